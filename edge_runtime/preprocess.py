@@ -1,0 +1,129 @@
+"""The one preprocessing pipeline: decode -> RGB -> resize to 224 -> [-1, 1], plus the TTA views.
+
+numpy + Pillow only. The trainer, the converter's calibration and the runtime all call these
+functions, so a file gives the same input tensor everywhere.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import BinaryIO, Sequence, Union
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+INPUT_SIZE = 224
+# Pillow's decompression-bomb guard, set explicitly: 64 megapixels (e.g. 8000x8000) is the most we decode.
+MAX_PIXELS = 64_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# The paper's TTA: original, horizontal flip, brightness +5% and -5%; probabilities averaged.
+TTA_VIEWS = ("original", "flip", "bright+5", "bright-5")
+# Large JPEGs are decoded at a reduced scale (DCT scaling) to at least this size before the resize.
+DRAFT_MIN_SIDE = 2 * INPUT_SIZE
+
+Source = Union[str, os.PathLike, bytes, BinaryIO]
+
+
+class ImageError(ValueError):
+    """An input that cannot be turned into a model input; `reason` says why in a few words."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load_image(source: Source, draft: bool = True) -> Image.Image:
+    """Decode a file path, bytes or binary stream into an RGB image (first frame; alpha over white).
+
+    Raises ImageError for empty, truncated, non-image, too-large (decompression bomb) or unreadable input.
+    With `draft`, JPEGs much larger than the model input are decoded at 1/2, 1/4 or 1/8 scale.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError("empty file (0 bytes)")
+        source = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            if os.path.getsize(source) == 0:
+                raise ImageError("empty file (0 bytes)")
+        except OSError as exc:
+            raise ImageError(f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(source)
+            if draft and img.format == "JPEG":
+                img.draft("RGB", (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
+            img.seek(0)
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image too large (decompression bomb guard, limit {MAX_PIXELS:,} pixels)") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError("not an image (unrecognised format)") from exc
+    except OSError as exc:
+        msg = str(exc)
+        if "truncated" in msg or "broken" in msg or "premature" in msg.lower():
+            raise ImageError("truncated or corrupt image data") from exc
+        raise ImageError(f"cannot decode image: {msg}") from exc
+    except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
+        raise ImageError(f"corrupt image data: {exc}") from exc
+    except MemoryError as exc:
+        raise ImageError("image too large to decode") from exc
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB copy of `img`; transparency is composited over white (how illustrations are usually shown)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img).convert("RGB")
+    return img.convert("RGB")
+
+
+def resize(img: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
+    """Whole image squashed to size x size (bilinear, antialiased) as uint8 HxWx3."""
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def normalise(pixels: np.ndarray) -> np.ndarray:
+    """uint8/float [0, 255] pixels -> float32 in [-1, 1] (Keras' MobileNetV2 `preprocess_input`)."""
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def preprocess(source: Source, size: int = INPUT_SIZE, draft: bool = True) -> np.ndarray:
+    """Decode and prepare one image: float32 array (size, size, 3) in [-1, 1]."""
+    return normalise(resize(load_image(source, draft=draft), size))
+
+
+def view(pixels: np.ndarray, name: str) -> np.ndarray:
+    """One named TTA view of uint8 pixels, still in [0, 255] (float32)."""
+    x = pixels.astype(np.float32)
+    if name == "original":
+        return x
+    if name == "flip":
+        return x[:, ::-1, :]
+    if name.startswith("bright"):
+        factor = 1.0 + float(name[len("bright"):]) / 100.0
+        return np.clip(x * factor, 0.0, 255.0)
+    raise ValueError(f"unknown TTA view {name!r}; known: original, flip, bright+N, bright-N")
+
+
+def tta_batch(pixels: np.ndarray, views: Sequence[str] = TTA_VIEWS) -> np.ndarray:
+    """The TTA views of uint8 pixels as one normalised float32 batch (len(views), H, W, 3)."""
+    return np.stack([normalise(view(pixels, name)) for name in views])
+
+
+def preprocess_tta(source: Source, views: Sequence[str] = TTA_VIEWS, size: int = INPUT_SIZE,
+                   draft: bool = True) -> np.ndarray:
+    """Decode one image and return its TTA batch (len(views), size, size, 3) in [-1, 1]."""
+    return tta_batch(resize(load_image(source, draft=draft), size), views)

@@ -1,0 +1,135 @@
+/**
+ * Check images by URL: find the bytes (cache by URL, worker fetch, data: URL, else the page's copy), skip bytes
+ * already judged (cache by hash), send the rest to the relay, and fall back to the relay's check-url only for
+ * images whose bytes the extension cannot read.
+ */
+import { decodeDataUrl, sha256Hex } from "./bytes.js";
+import { MAX_BATCH, RelayError } from "./relay.js";
+
+/**
+ * deps:
+ *   cache: VerdictCache; saveCache(): persist it after changes;
+ *   getRelay(): a relay client for the current settings;
+ *   fetchImage(url): {bytes, type} or null (the worker's own fetch, with the extension's host permissions);
+ *   readFromPage(url, target): {bytes, type} or null (the content script in target = {tabId, frameId}).
+ * Outcomes are {ok: true, result, via: "cache"|"bytes"|"url"} or {ok: false, error: {kind, message, ...}}.
+ */
+export function createChecker({ cache, saveCache = async () => {}, getRelay, fetchImage, readFromPage }) {
+  async function obtainBytes(url, target) {
+    if (/^data:/i.test(url)) return decodeDataUrl(url);
+    if (/^https?:/i.test(url)) {
+      const image = await fetchImage(url);
+      if (image) return image;
+    }
+    return readFromPage(url, target);
+  }
+
+  /** Check several image URLs from one page frame; resolves to one outcome per URL, in order. */
+  async function checkMany(urls, target) {
+    const outcomes = new Array(urls.length);
+    const uncached = [];
+    urls.forEach((url, index) => {
+      const result = cache.getByUrl(url);
+      if (result) outcomes[index] = { ok: true, result, via: "cache" };
+      else uncached.push(index);
+    });
+
+    const images = await Promise.all(uncached.map((index) => obtainBytes(urls[index], target).catch(() => null)));
+    const toSend = new Map(); // sha256 -> {image, indices}
+    const toSendByUrl = [];
+    for (const [k, index] of uncached.entries()) {
+      const image = images[k];
+      if (!image) {
+        if (/^https?:/i.test(urls[index])) toSendByUrl.push(index);
+        else outcomes[index] = failure("unreadable", "the page does not let the extension read this image");
+        continue;
+      }
+      const sha256 = await sha256Hex(image.bytes);
+      const result = cache.getByHash(sha256);
+      if (result) {
+        cache.put({ url: urls[index], sha256, result });
+        outcomes[index] = { ok: true, result, via: "cache" };
+      } else if (toSend.has(sha256)) {
+        toSend.get(sha256).indices.push(index);
+      } else {
+        toSend.set(sha256, { image, indices: [index] });
+      }
+    }
+
+    if (toSend.size > 0 || toSendByUrl.length > 0) {
+      const relay = await getRelay();
+      await sendBytes(relay, [...toSend.entries()], urls, outcomes);
+      await sendUrls(relay, toSendByUrl, urls, outcomes);
+    }
+    if (uncached.length > 0) await saveCache();
+    return outcomes;
+  }
+
+  async function sendBytes(relay, entries, urls, outcomes) {
+    for (const chunk of chunks(entries, MAX_BATCH)) {
+      const answers = await askRelay(chunk.length, () =>
+        chunk.length === 1
+          ? relay.checkBytes(chunk[0][1].image.bytes, chunk[0][1].image.type)
+          : relay.checkBatchFiles(chunk.map(([, { image }]) => image)),
+      );
+      chunk.forEach(([sha256, { indices }], k) => {
+        for (const index of indices) {
+          if (answers[k].ok) cache.put({ url: urls[index], sha256, result: answers[k].result });
+          outcomes[index] = outcomeOf(answers[k], "bytes");
+        }
+      });
+    }
+  }
+
+  async function sendUrls(relay, indices, urls, outcomes) {
+    for (const chunk of chunks(indices, MAX_BATCH)) {
+      const answers = await askRelay(chunk.length, () =>
+        chunk.length === 1 ? relay.checkUrl(urls[chunk[0]]) : relay.checkBatchUrls(chunk.map((index) => urls[index])),
+      );
+      chunk.forEach((index, k) => {
+        const answer = answers[k];
+        if (answer.ok && answer.result.sha256) cache.put({ url: urls[index], sha256: answer.result.sha256, result: answer.result });
+        outcomes[index] = answer.ok ? outcomeOf(answer, "url") : failure(...urlFailure(answer.error));
+      });
+    }
+  }
+
+  return {
+    checkMany,
+    /** Check one image URL; resolves to its outcome. */
+    check: async (url, target) => (await checkMany([url], target))[0],
+  };
+}
+
+// One answer per image: a single check resolves to a result, a batch to entries; a failed request fails them all.
+async function askRelay(count, call) {
+  try {
+    const answer = await call();
+    return Array.isArray(answer) ? answer : [{ ok: true, result: answer }];
+  } catch (error) {
+    if (!(error instanceof RelayError)) throw error;
+    return Array.from({ length: count }, () => ({ ok: false, error }));
+  }
+}
+
+function outcomeOf(answer, via) {
+  return answer.ok ? { ok: true, result: answer.result, via } : { ok: false, error: answer.error.toJSON() };
+}
+
+// The extension could not read the bytes; when the relay cannot fetch the URL either, the image is unreadable.
+function urlFailure(error) {
+  if (["unreachable", "rate-limited", "unauthorized", "too-large"].includes(error.kind)) {
+    return [error.kind, error.message, error.toJSON()];
+  }
+  return ["unreadable", `the extension could not read it and the relay could not fetch it (${error.message})`, error.toJSON()];
+}
+
+function failure(kind, message, extra = {}) {
+  return { ok: false, error: { ...extra, kind, message } };
+}
+
+function chunks(items, size) {
+  const result = [];
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
+  return result;
+}

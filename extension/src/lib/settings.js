@@ -1,0 +1,103 @@
+/** User settings: defaults, validation, and loading/saving them in extension storage. */
+
+export const DEFAULT_SETTINGS = Object.freeze({
+  relayUrl: "http://127.0.0.1:8765",
+  token: "",
+  // null: use the model's own threshold and unsure band, as returned by the relay with each verdict.
+  threshold: null,
+  unsureBand: null,
+  // Which verdicts page scan flags: "ai" only, or "ai+unsure".
+  flagMode: "ai",
+  // Images whose shorter side is below this many pixels are "too small"; page scan skips them.
+  minImageSide: 64,
+});
+
+export const FLAG_MODES = Object.freeze(["ai", "ai+unsure"]);
+
+const STORAGE_KEY = "settings";
+
+/**
+ * Check user input field by field.
+ * Returns {settings, errors}: settings holds the valid fields over the defaults, errors maps a field to a message.
+ */
+export function validateSettings(input = {}) {
+  const settings = { ...DEFAULT_SETTINGS };
+  const errors = {};
+  const check = (field, parse) => {
+    if (input[field] === undefined) return;
+    try {
+      settings[field] = parse(input[field]);
+    } catch (error) {
+      errors[field] = error.message;
+    }
+  };
+  check("relayUrl", parseRelayUrl);
+  check("token", (value) => String(value).trim());
+  check("threshold", (value) => (isBlank(value) ? null : parseProbability(value)));
+  check("unsureBand", parseBand);
+  check("flagMode", (value) => {
+    if (!FLAG_MODES.includes(value)) throw new Error(`must be one of ${FLAG_MODES.join(", ")}`);
+    return value;
+  });
+  check("minImageSide", (value) => {
+    const side = Number(value);
+    if (!Number.isInteger(side) || side < 1 || side > 4096) throw new Error("must be a whole number of pixels, 1 to 4096");
+    return side;
+  });
+  if (settings.threshold !== null && settings.unsureBand !== null) {
+    const [lo, hi] = settings.unsureBand;
+    if (settings.threshold < lo || settings.threshold > hi) errors.unsureBand = "must contain the threshold";
+  }
+  return { settings, errors };
+}
+
+/** Read the settings from a storage area (chrome.storage.local); invalid stored fields fall back to defaults. */
+export async function loadSettings(storageArea) {
+  const stored = (await storageArea.get(STORAGE_KEY))[STORAGE_KEY] ?? {};
+  const { settings, errors } = validateSettings(stored);
+  for (const field of Object.keys(errors)) settings[field] = DEFAULT_SETTINGS[field];
+  return settings;
+}
+
+/** Validate and store settings; nothing is stored when a field is invalid. Returns {settings, errors}. */
+export async function saveSettings(storageArea, input) {
+  const { settings, errors } = validateSettings(input);
+  if (Object.keys(errors).length === 0) await storageArea.set({ [STORAGE_KEY]: settings });
+  return { settings, errors };
+}
+
+/** The host-permission match pattern the relay URL needs, e.g. "http://127.0.0.1/*" (patterns ignore ports). */
+export function relayOriginPattern(relayUrl) {
+  const url = new URL(relayUrl);
+  return `${url.protocol}//${url.hostname}/*`;
+}
+
+function parseRelayUrl(value) {
+  let url;
+  try {
+    url = new URL(String(value).trim());
+  } catch {
+    throw new Error("not a URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("must start with http:// or https://");
+  if (url.search || url.hash || url.username || url.password) throw new Error("must not contain a query, fragment or credentials");
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+}
+
+function parseProbability(value) {
+  const number = Number(value);
+  if (isBlank(value) || !Number.isFinite(number) || number < 0 || number > 1) throw new Error("must be a number from 0 to 1");
+  return number;
+}
+
+function parseBand(value) {
+  if (value === null || (Array.isArray(value) && value.every(isBlank))) return null;
+  if (!Array.isArray(value) || value.length !== 2) throw new Error("must be two numbers [low, high]");
+  const [lo, hi] = value.map(parseProbability);
+  if (lo > hi) throw new Error("low must not exceed high");
+  return [lo, hi];
+}
+
+function isBlank(value) {
+  return value === null || value === undefined || String(value).trim() === "";
+}

@@ -1,0 +1,97 @@
+/** From a relay result (or a failure) and the user's settings to what the badge on the image shows. */
+
+/**
+ * The label for a relay result under the user's settings. Without a threshold or band of their own, the relay's
+ * label stands; otherwise the probability is re-labelled as the edge runtime does: "unsure" strictly inside the
+ * band (lo, hi), else "ai" at or above the threshold and "human" below it. A setting left null takes the model's
+ * value from the result.
+ */
+export function labelFor(result, settings) {
+  if (settings.threshold === null && settings.unsureBand === null) return result.label;
+  const threshold = settings.threshold ?? result.threshold;
+  const [lo, hi] = settings.unsureBand ?? result.unsure_band ?? [threshold, threshold];
+  const p = result.probability;
+  if (p > lo && p < hi) return "unsure";
+  return p >= threshold ? "ai" : "human";
+}
+
+/** Whether page scan flags an image with this label. */
+export function isFlagged(label, settings) {
+  return label === "ai" || (label === "unsure" && settings.flagMode === "ai+unsure");
+}
+
+const LABEL_TEXT = { ai: "AI", human: "Human", unsure: "Unsure" };
+
+// How long page scan waits before trying again when the relay is unreachable or gives no Retry-After.
+export const RETRY_UNREACHABLE_S = 30;
+export const RETRY_RATE_LIMITED_S = 10;
+
+/**
+ * The badge for the outcome of checking one image: {state, text, title, flagged, scope, retryIn, details}.
+ * outcome is {ok: true, result} or {ok: false, error: {kind, message, retryAfter?, width?, height?}}.
+ * scope says what the state is about: "verdict" (a label), "image" (this image cannot be checked) or "relay"
+ * (no image can be checked now; page scan pauses for retryIn seconds, or stops when retryIn is null).
+ */
+export function describeOutcome(outcome, settings) {
+  if (outcome.ok) return describeResult(outcome.result, settings);
+  return describeError(outcome.error);
+}
+
+function describeResult(result, settings) {
+  const label = labelFor(result, settings);
+  const p = result.probability;
+  const text = label === "human" ? `Human ${percent(1 - p)}` : `${LABEL_TEXT[label]} ${percent(p)}`;
+  return {
+    state: label,
+    text,
+    title: `${LABEL_TEXT[label]}: probability of AI-generated ${percent(p)} (model ${result.model_version})`,
+    flagged: isFlagged(label, settings),
+    scope: "verdict",
+    retryIn: null,
+    details: {
+      label,
+      relayLabel: result.label,
+      probability: p,
+      viewProbabilities: result.view_probabilities ?? {},
+      threshold: settings.threshold ?? result.threshold,
+      unsureBand: settings.unsureBand ?? result.unsure_band,
+      modelVersion: result.model_version,
+      sha256: result.sha256,
+    },
+  };
+}
+
+function describeError({ kind, message = "", retryAfter = null, width, height }) {
+  const badge = (state, scope, text, title, retryIn = null) => ({
+    state,
+    text,
+    title,
+    flagged: false,
+    scope,
+    retryIn,
+    details: null,
+  });
+  switch (kind) {
+    case "unreachable":
+      return badge("unreachable", "relay", "Relay unreachable", `The relay did not answer: ${message}. Is it running?`, RETRY_UNREACHABLE_S);
+    case "rate-limited": {
+      const retryIn = retryAfter ?? RETRY_RATE_LIMITED_S;
+      return badge("rate-limited", "relay", "Rate limited", `The relay is busy; try again in ${retryIn} s.`, retryIn);
+    }
+    case "unauthorized":
+      return badge("unauthorized", "relay", "Token rejected", "The relay refused the token; set it on the options page.");
+    case "too-small":
+      return badge("too-small", "image", "Too small", `Image too small to judge (${width}×${height} px).`);
+    case "too-large":
+      return badge("too-large", "image", "Too large", `The relay refused the image as too large: ${message}.`);
+    case "unreadable":
+    case "refused":
+      return badge("unreadable", "image", "Unreadable image", `The image could not be read: ${message}.`);
+    default:
+      return badge("error", "image", "Check failed", `The relay could not check this image: ${message}.`);
+  }
+}
+
+function percent(p) {
+  return `${Math.round(p * 100)}%`;
+}

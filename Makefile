@@ -24,7 +24,8 @@ run: venv-edge
 ## Set up and run every test suite (Python, browser end-to-end, extension unit tests)
 test: venv-dev
 	$(BIN)/pytest -q -rs
-	@if [ -d extension/tests ]; then node --test extension/tests/; fi
+	node --test extension/tests/
+	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run -s lint:firefox
 
 clean:
 	rm -rf $(VENV) build *.egg-info

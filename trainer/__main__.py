@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     eval_p = commands.add_parser("evaluate", help="test-split report: standard, TTA, format-equalised")
     eval_p.add_argument("run", type=Path)
     eval_p.add_argument("--data", default=None, help="dataset root (default: the run's)")
+    eval_p.add_argument("--sources", nargs="+", default=None,
+                        help="evaluate on every image of these sources (held out of training) instead")
     abl_p = commands.add_parser("ablation", help="train and evaluate every variant; prints table 5")
     abl_p.add_argument("--out", type=Path, required=True)
     abl_p.add_argument("--variants", nargs="+", default=None)
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
         evaluate_cached(args.out, result["tail"], result["cache"])
     elif args.command == "evaluate":
         from trainer.evaluate import evaluate
-        evaluate(args.run, args.data)
+        evaluate(args.run, args.data, args.sources)
     else:
         from trainer.ablation import ablation
         from trainer.train import Config

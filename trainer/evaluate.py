@@ -14,7 +14,7 @@ from tqdm import tqdm
 from edge_runtime.preprocess import TTA_VIEWS, load_image, resize, tta_batch
 from trainer import plots
 from trainer.augment import format_equalise
-from trainer.data import LABELS, CROP_SOURCES
+from trainer.data import CROP_SOURCES, LABELS, load_dataset
 
 BATCH_IMAGES = 16
 
@@ -74,12 +74,21 @@ def per_source(y, p, sources, threshold) -> dict:
     return out
 
 
-def evaluate(run: Path, data: str | None = None) -> dict:
-    """Evaluate run directory `run` end to end from the image files of its test split (Keras model)."""
+def evaluate(run: Path, data: str | None = None, sources: list[str] | None = None) -> dict:
+    """Evaluate run directory `run` end to end from image files with the Keras model.
+
+    By default on the run's test split; with `sources`, on every image of those dataset sources instead
+    (for leave-sources-out runs), written to run/report-heldout.
+    """
     model = keras.models.load_model(run / "model.keras", compile=False)
-    rows = read_test_split(run, data)
+    if sources:
+        dataset = load_dataset(data or json.loads((run / "config.json").read_text())["data"], set(sources))
+        rows = [(s.path, s.label, s.source) for s in dataset.samples]
+    else:
+        rows = read_test_split(run, data)
     paths = [r[0] for r in rows]
-    return write_report(run, rows, predict_views(model, paths), predict_views(model, paths, equalise=True))
+    return write_report(run, rows, predict_views(model, paths), predict_views(model, paths, equalise=True),
+                        "report-heldout" if sources else "report")
 
 
 def evaluate_cached(run: Path, tail: keras.Model, cache: Path) -> dict:
@@ -96,8 +105,8 @@ def evaluate_cached(run: Path, tail: keras.Model, cache: Path) -> dict:
                         tail_predict(tail, cached["test_equalised"]))
 
 
-def write_report(run: Path, rows: list, plain: np.ndarray, equalised: np.ndarray) -> dict:
-    """Score per-view predictions (N, V) of the test rows; writes run/report/{report.json, report.md, *.png}."""
+def write_report(run: Path, rows: list, plain: np.ndarray, equalised: np.ndarray, name: str = "report") -> dict:
+    """Score per-view predictions (N, V) of (path, label, source) rows; writes run/NAME/{report.json, .md, .png}."""
     threshold = json.loads((run / "threshold.json").read_text())["threshold"]
     y = np.array([r[1] for r in rows])
     sources = [r[2] for r in rows]
@@ -109,7 +118,7 @@ def write_report(run: Path, rows: list, plain: np.ndarray, equalised: np.ndarray
         report[name]["per_source"] = per_source(y, p, sources, threshold)
         report[name]["human_full_fpr"] = float((p[full_humans] >= threshold).mean()) if full_humans.any() else None
     report["n_test"] = len(y)
-    out = run / "report"
+    out = run / name
     out.mkdir(exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(markdown(report))

@@ -1,0 +1,122 @@
+"""`python -m server [--host H] [--port P] [--model M]`: start the relay with a production WSGI server.
+
+gunicorn (gthread workers) on Linux and macOS, waitress elsewhere or with `--server waitress`. Settings not
+on the command line come from ANIMEART_RELAY_* variables (see server/config.py), e.g. the Bearer token:
+ANIMEART_RELAY_TOKEN.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+
+from edge_runtime import bundle
+
+from .app import create_app
+from .config import ENV_PREFIX, Config
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    parser.add_argument("--model", help='.tflite file or bundled name such as "float16" (default: the bundled '
+                                        'model)')
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (gunicorn) or Detectors (waitress); default: min(2, CPUs)")
+    parser.add_argument("--threads", type=int, default=4, help="request threads per worker (default: 4)")
+    parser.add_argument("--server", choices=("auto", "gunicorn", "waitress"), default="auto",
+                        help="WSGI server (default: gunicorn where available, else waitress)")
+    parser.add_argument("--rate-limit", help='per-client limit of the check endpoints, e.g. "20 per second"; '
+                                             '"off" disables')
+    parser.add_argument("--no-url-fetch", action="store_true", help="refuse check-url and batch URLs")
+    parser.add_argument("--json-logs", action="store_true", help="access log lines as JSON")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0..65535, got {args.port}")
+    if args.workers < 1 or args.threads < 1:
+        parser.error("--workers and --threads must be at least 1")
+    return args
+
+
+def build_config(args: argparse.Namespace, environ=os.environ) -> Config:
+    """Config from the environment and the command line; the Host check follows the bind address."""
+    overrides = {"model": args.model, "rate_limit": args.rate_limit}
+    if args.no_url_fetch:
+        overrides["allow_url_fetch"] = False
+    if args.json_logs:
+        overrides["json_logs"] = True
+    if ENV_PREFIX + "TRUSTED_HOSTS" not in environ and args.host not in LOOPBACK_NAMES:
+        # Reached by other names than localhost: the Host check is off unless the names are configured.
+        overrides["trusted_hosts"] = ("*",)
+    return Config.from_env(environ, **overrides)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        config = build_config(args)
+        bundle.read_sidecar(bundle.resolve_model(config.model))  # a missing model fails here, not in each worker
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO,
+                        format="%(message)s" if config.json_logs else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_gunicorn = args.server == "gunicorn" or (args.server == "auto" and _gunicorn_available())
+    if use_gunicorn:
+        _serve_gunicorn(config, args)
+    else:
+        _serve_waitress(config, args)
+    return 0
+
+
+def _gunicorn_available() -> bool:
+    if sys.platform == "win32":
+        return False
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _serve_gunicorn(config: Config, args: argparse.Namespace) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class RelayApplication(BaseApplication):
+        """gunicorn with its settings given here; each worker builds its own app (and Detectors)."""
+
+        def load_config(self):
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            for name, value in {
+                "bind": f"{host}:{args.port}", "workers": args.workers, "threads": args.threads,
+                "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10, "keepalive": 5,
+                "accesslog": None,  # the app logs one line per request itself
+            }.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return create_app(config)
+
+    RelayApplication().run()
+
+
+def _serve_waitress(config: Config, args: argparse.Namespace) -> None:
+    import waitress
+
+    if ENV_PREFIX + "DETECTORS" not in os.environ:
+        config = dataclasses.replace(config, detectors=args.workers)  # one process: parallel Detectors instead
+    app = create_app(config)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # waitress stops cleanly on SystemExit
+    logging.getLogger("server").info("serving with waitress on %s:%s", args.host, args.port)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
+                   max_request_body_size=config.max_body_bytes + 1024 * 1024, channel_timeout=60)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

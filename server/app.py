@@ -1,0 +1,129 @@
+"""The Flask app factory: wires config, detectors, cache, metrics, rate limits, CORS, auth and logging."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from typing import Callable, Optional
+
+from flask import Flask, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from . import api, errors
+from .cache import ResultCache
+from .config import Config, limit_is_off
+from .detection import Checker, DetectorPool
+from .errors import ApiError
+from .metrics import Metrics
+
+access_log = logging.getLogger("server.access")
+
+EXTENSION_SCHEMES = ("chrome-extension://", "moz-extension://")
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def create_app(config: Optional[Config] = None, detector_factory: Optional[Callable[[], object]] = None) -> Flask:
+    """A relay app. `config` defaults to `Config.from_env()`; `detector_factory` to the edge runtime's Detector."""
+    config = config or Config.from_env()
+    if detector_factory is None:
+        from edge_runtime import Detector
+
+        def detector_factory():
+            return Detector(model=config.model, threads=config.model_threads)
+
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        TRUSTED_HOSTS=None if "*" in config.trusted_hosts else list(config.trusted_hosts),
+    )
+    app.json.sort_keys = False
+    metrics = Metrics()
+    pool = DetectorPool(detector_factory, config.detectors, config.detector_wait_s)
+    app.extensions["relay"] = api.Relay(config, Checker(pool, ResultCache(config.cache_entries), metrics), metrics)
+
+    app.before_request(_start_timer)
+    app.before_request(_refuse_foreign_origin)
+    app.before_request(_require_token)
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True,
+                      enabled=not (limit_is_off(config.rate_limit) and limit_is_off(config.batch_rate_limit)))
+    errors.register(app)
+    api.register(app, limiter)
+    app.after_request(_security_headers)
+    app.after_request(_cors_headers)
+    app.after_request(_observe)
+    return app
+
+
+def _start_timer():
+    g.start = time.perf_counter()
+
+
+def origin_allowed(origin: str) -> bool:
+    """Browser extensions, the demo page's own origin, and any configured extra origins."""
+    config = api.relay().config
+    return (origin.startswith(EXTENSION_SCHEMES) or origin in config.cors_origins
+            or origin == request.host_url.rstrip("/"))
+
+
+def _refuse_foreign_origin():
+    """Refuse requests that a browser sends on behalf of any other web page (CSRF, drive-by scans)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_allowed(origin):
+        raise ApiError(403, "origin not allowed")
+
+
+def _require_token():
+    """With a configured token, every /api/ request (except CORS preflights) must carry it."""
+    token = api.relay().config.token
+    if not token or not request.path.startswith("/api/") or request.method == "OPTIONS":
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": 'Bearer realm="relay"'})
+
+
+def _security_headers(response):
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
+
+
+def _cors_headers(response):
+    origin = request.headers.get("Origin")
+    if origin is None or not origin_allowed(origin):
+        return response
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining"
+    response.vary.add("Origin")
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _observe(response):
+    """Count the request in the metrics and write its one access-log line."""
+    state = api.relay()
+    seconds = time.perf_counter() - g.get("start", time.perf_counter())
+    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    state.metrics.observe_request(endpoint, response.status_code, seconds)
+    fields = {
+        "client": request.remote_addr,
+        "method": request.method,
+        "path": request.full_path.rstrip("?"),
+        "status": response.status_code,
+        "ms": round(seconds * 1000, 1),
+        "bytes": response.calculate_content_length(),
+    }
+    if state.config.json_logs:
+        access_log.info(json.dumps(fields))
+    else:
+        path = json.dumps(fields["path"])[1:-1]  # control characters escaped: one request, one line
+        access_log.info('%s "%s %s" %s %.1fms %sB', fields["client"], fields["method"], path,
+                        fields["status"], fields["ms"], fields["bytes"])
+    return response

@@ -1,0 +1,91 @@
+"""The relay's settings: defaults that are safe on a laptop, overridable from ANIMEART_RELAY_* variables."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Mapping, Optional, Tuple
+
+from limits import parse_many
+
+ENV_PREFIX = "ANIMEART_RELAY_"
+MB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every knob of the relay. `Config.from_env()` reads ANIMEART_RELAY_<FIELD NAME IN CAPITALS>."""
+
+    model: Optional[str] = None  # a .tflite path; None -> the model bundled with edge_runtime
+    detectors: int = 1  # Detector instances per process; each serves one request at a time
+    model_threads: int = 1  # interpreter threads per Detector
+    detector_wait_s: float = 30.0  # how long a request waits for a free Detector before a 503
+    max_body_bytes: int = 20 * MB  # image uploads, also chunked ones without Content-Length
+    max_json_bytes: int = 64 * 1024  # JSON bodies of check-url / check-batch
+    max_batch_items: int = 16
+    cache_entries: int = 4096  # LRU of results keyed by (sha256, model version, tta); 0 turns it off
+    rate_limit: str = "20 per second;600 per minute"  # per client and endpoint; "off" disables
+    batch_rate_limit: str = "2 per second;60 per minute"
+    token: Optional[str] = None  # when set, /api/* needs "Authorization: Bearer <token>"
+    allow_url_fetch: bool = True  # check-url and batch URLs (public addresses only)
+    fetch_timeout_s: float = 10.0  # total time for one remote fetch, redirects included
+    fetch_max_bytes: int = 20 * MB
+    fetch_max_redirects: int = 3
+    batch_timeout_s: float = 20.0  # total time for all remote fetches of one batch
+    cors_origins: Tuple[str, ...] = ()  # exact origins allowed besides extensions and the demo page
+    trusted_hosts: Tuple[str, ...] = ("localhost", "127.0.0.1")  # Host header check (DNS rebinding); "*" = any
+    json_logs: bool = False
+
+    def __post_init__(self):
+        for name in ("detectors", "model_threads", "max_body_bytes", "max_json_bytes", "max_batch_items",
+                     "fetch_max_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("cache_entries", "fetch_max_redirects", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("rate_limit", "batch_rate_limit"):
+            value = getattr(self, name)
+            if not limit_is_off(value):
+                try:
+                    parse_many(value)
+                except ValueError:
+                    raise ValueError(f"{name}: {value!r} is not a rate limit like '20 per second;600 per minute'"
+                                     " or 'off'") from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> "Config":
+        """Defaults, then ANIMEART_RELAY_* variables, then `overrides` (None values are ignored)."""
+        values = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field, raw)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def limit_is_off(limit: str) -> bool:
+    """True for a rate limit setting that means "no limit" ("off" or empty)."""
+    return limit.strip().lower() in ("", "off")
+
+
+def _parse(field: dataclasses.Field, raw: str):
+    """Convert one environment string to the field's type (bool, int, float, str, tuple of str)."""
+    kind = field.type
+    name = ENV_PREFIX + field.name.upper()
+    if kind == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: expected true/false, got {raw!r}")
+    if kind in ("int", "float"):
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+    if kind.startswith("Tuple"):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    if kind.startswith("Optional"):
+        return raw or None
+    return raw

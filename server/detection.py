@@ -1,0 +1,79 @@
+"""Checks for the relay: a small pool of Detectors (each used by one thread at a time) behind a result cache."""
+from __future__ import annotations
+
+import hashlib
+import queue
+import time
+from contextlib import contextmanager
+from typing import Callable, Optional
+
+from edge_runtime.preprocess import ImageError
+
+from .cache import ResultCache
+from .errors import ApiError
+from .metrics import Metrics
+
+
+class DetectorPool:
+    """`size` Detectors made by `factory`; `borrow()` lends one out exclusively (Detector is not thread-safe)."""
+
+    def __init__(self, factory: Callable[[], object], size: int, wait_s: float):
+        if size < 1:
+            raise ValueError("a pool needs at least one Detector")
+        self.size = size
+        self.wait_s = wait_s
+        detectors = [factory() for _ in range(size)]
+        self.info = detectors[0].info()
+        self._idle: queue.Queue = queue.Queue()
+        for detector in detectors:
+            self._idle.put(detector)
+
+    @contextmanager
+    def borrow(self, wait_s: Optional[float] = None):
+        """A Detector for this thread alone; 503 if none is free within `wait_s` (default: the pool's)."""
+        try:
+            detector = self._idle.get(timeout=self.wait_s if wait_s is None else wait_s)
+        except queue.Empty:
+            raise ApiError(503, "server busy, try again", {"Retry-After": "1"}) from None
+        try:
+            yield detector
+        finally:
+            self._idle.put(detector)
+
+    def idle(self) -> int:
+        return self._idle.qsize()
+
+
+class Checker:
+    """Answers "is this image AI-made?" for raw bytes, from the cache when it can."""
+
+    def __init__(self, pool: DetectorPool, cache: ResultCache, metrics: Metrics):
+        self.pool = pool
+        self.cache = cache
+        self.metrics = metrics
+        self.model_version = str(pool.info.get("model_version", "unknown"))
+
+    def check(self, data: bytes, tta: bool = True, wait_s: Optional[float] = None) -> dict:
+        """The result dict for the image `data`: label, probability, ..., sha256, cached, timings_ms.
+
+        Raises ApiError 400 for an empty body, 422 for bytes that are not a usable image, and 503 when no
+        Detector is free within `wait_s` seconds.
+        """
+        if not data:
+            raise ApiError(400, "empty image (0 bytes)")
+        start = time.perf_counter()
+        sha256 = hashlib.sha256(data).hexdigest()
+        key = (sha256, self.model_version, tta)
+        result = self.cache.get(key)
+        self.metrics.observe_cache(hit=result is not None)
+        if result is not None:
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            return {**result, "sha256": sha256, "cached": True,
+                    "timings_ms": {"decode": 0.0, "infer": 0.0, "total": round(elapsed_ms, 3)}}
+        with self.pool.borrow(wait_s) as detector:
+            try:
+                result = detector.check(data, tta=tta).to_dict()
+            except ImageError as exc:
+                raise ApiError(422, exc.reason) from None
+        self.cache.put(key, {name: value for name, value in result.items() if name != "timings_ms"})
+        return {**result, "sha256": sha256, "cached": False}

@@ -12,6 +12,7 @@ def ablation(config, out: Path, variants: list[str] | None = None) -> str:
     """Train + evaluate each variant into out/VARIANT (sharing out/features.npz); return a markdown table.
 
     The frozen part of the backbone is the same in every variant, so one activation cache serves all.
+    A variant whose run directory already holds a report is reused (an interrupted ablation resumes).
     """
     from trainer.evaluate import evaluate_cached
     from trainer.train import train
@@ -21,8 +22,11 @@ def ablation(config, out: Path, variants: list[str] | None = None) -> str:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for variant in variants or list(VARIANTS):
         run = out / variant
-        tail = train(replace(config, variant=variant), run, cache=out / "features.npz")["tail"]
-        report = evaluate_cached(run, tail, out / "features.npz")
+        if (run / "report" / "report.json").exists():  # finished earlier: resume, do not retrain
+            report = json.loads((run / "report" / "report.json").read_text())
+        else:
+            tail = train(replace(config, variant=variant), run, cache=out / "features.npz")["tail"]
+            report = evaluate_cached(run, tail, out / "features.npz")
         params = json.loads((run / "config.json").read_text())["parameters"]["total"]
         s, t, e = report["standard"], report["tta"], report["tta_equalised"]
         rows.append(f"| {variant} | {s['accuracy']:.2%} | {s['precision']:.2%} | {s['recall']:.2%} | {s['f1']:.2%} | "

@@ -112,11 +112,11 @@ def write_report(run: Path, rows: list, plain: np.ndarray, equalised: np.ndarray
     sources = [r[2] for r in rows]
     predictions = {"standard": plain[:, 0], "tta": plain.mean(axis=1),
                    "standard_equalised": equalised[:, 0], "tta_equalised": equalised.mean(axis=1)}
-    report = {name: scores(y, p, threshold) for name, p in predictions.items()}
+    report = {kind: scores(y, p, threshold) for kind, p in predictions.items()}
     full_humans = np.array([s not in CROP_SOURCES for s in sources]) & (y == 0)
-    for name, p in predictions.items():
-        report[name]["per_source"] = per_source(y, p, sources, threshold)
-        report[name]["human_full_fpr"] = float((p[full_humans] >= threshold).mean()) if full_humans.any() else None
+    for kind, p in predictions.items():
+        report[kind]["per_source"] = per_source(y, p, sources, threshold)
+        report[kind]["human_full_fpr"] = float((p[full_humans] >= threshold).mean()) if full_humans.any() else None
     report["n_test"] = len(y)
     out = run / name
     out.mkdir(exist_ok=True)

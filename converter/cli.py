@@ -1,0 +1,44 @@
+"""`python -m converter RUN_OR_MODEL.keras --out DIR`: every TFLite variant, sidecars and a parity report."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from converter.convert import VARIANTS, GpuIncompatibleError
+from edge_runtime.preprocess import TTA_VIEWS
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m converter", description=__doc__)
+    parser.add_argument("model", help="a training run directory (runs/NAME) or a .keras file")
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="variants to build (default: all)")
+    parser.add_argument("--images", help="parity images: folder with human/ and ai/ (default: the run's test split)")
+    parser.add_argument("--limit", type=int, help="use at most N parity images (half per class)")
+    parser.add_argument("--calibration", help="int8 calibration folder with human/ and ai/ "
+                                              "(default: the run's training split)")
+    parser.add_argument("--calibration-size", type=int, default=256, help="int8 calibration images (default 256)")
+    parser.add_argument("--no-tta", action="store_true",
+                        help="parity on the original view only (default: mean over the runtime's TTA views)")
+    parser.add_argument("--model-version", help="model_version in the sidecar (default: the run's name)")
+    parser.add_argument("--install", action="store_true",
+                        help="copy the recommended variant and float16 into edge_runtime/models/")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from converter.pipeline import convert_run  # imports TensorFlow: only after the arguments are valid
+    from converter.run import open_run
+    try:
+        report = convert_run(open_run(args.model), args.out, tuple(args.variants), args.images, args.limit,
+                             args.calibration_size, args.calibration, args.model_version, args.install,
+                             views=("original",) if args.no_tta else TTA_VIEWS)
+    except (FileNotFoundError, ValueError, GpuIncompatibleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print((args.out / "parity.md").read_text(encoding="utf-8"))
+    print(f"wrote {args.out}/model-*.tflite (+ .json), model.tflite = {report['recommended']}, parity.json/.md")
+    return 0

@@ -1,0 +1,149 @@
+"""`python -m edge_runtime PATH...`: classify image files, folders (recursive) or `-` (stdin bytes).
+
+Prints a table (default), JSON lines (--json) or CSV (--csv) with one row per input, then counts per
+label. Bad files are reported with a reason and do not stop the run; the exit status is 1 if any failed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from edge_runtime.detector import Detector, Result
+from edge_runtime.interpreter import RuntimeMissingError
+from edge_runtime.preprocess import TTA_VIEWS, ImageError
+
+try:
+    from tqdm import tqdm
+except ImportError:  # progress bars are optional on minimal installs
+    tqdm = None
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+STDIN = "-"
+CSV_FIELDS = ["path", "ok", "label", "probability", *(f"p_{view}" for view in TTA_VIEWS), "threshold",
+              "model_version", "variant", "total_ms", "error"]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m edge_runtime", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image file, folder (recursive) or - for stdin")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="one JSON object per line")
+    output.add_argument("--csv", action="store_true", help="CSV with a header row")
+    parser.add_argument("--no-tta", action="store_true", help="original view only (4x faster, less robust)")
+    parser.add_argument("--model", help="a .tflite path or a bundled model name (default: the bundled model)")
+    parser.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument("--delegate", help="path of a TFLite delegate shared library (.so), e.g. a GPU delegate")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar for folders")
+    return parser.parse_args(argv)
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Input list: files as given, folders as their image files (recursive, sorted), `-` kept."""
+    inputs = []
+    for path in paths:
+        if path != STDIN and os.path.isdir(path):
+            inputs += sorted(str(p) for p in Path(path).rglob("*")
+                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            inputs.append(path)
+    return inputs
+
+
+def sources(inputs: list[str]) -> Iterator:
+    """What the detector reads for each input: the path, or the bytes of stdin for `-`."""
+    for path in inputs:
+        yield sys.stdin.buffer.read() if path == STDIN else path
+
+
+class Table:
+    """Human-readable rows, printed as they come."""
+
+    def header(self, out):
+        out(f"{'LABEL':<7} {'P(AI)':>6} {'MS':>7}  FILE")
+
+    def row(self, out, path: str, result: Result | None, error: str | None):
+        if result is None:
+            out(f"{'error':<7} {'-':>6} {'-':>7}  {path}  ({error})")
+        else:
+            out(f"{result.label:<7} {result.probability:6.3f} {result.timings_ms['total']:7.1f}  {path}")
+
+
+class JsonLines:
+    def header(self, out):
+        pass
+
+    def row(self, out, path: str, result: Result | None, error: str | None):
+        record = {"path": path, "ok": False, "error": error} if result is None else \
+            {"path": path, "ok": True, **result.to_dict()}
+        out(json.dumps(record))
+
+
+class Csv:
+    def __init__(self):
+        self.writer = None
+
+    def header(self, out):
+        self.writer = csv.DictWriter(LineWriter(out), CSV_FIELDS, extrasaction="ignore", lineterminator="")
+        self.writer.writeheader()
+
+    def row(self, out, path: str, result: Result | None, error: str | None):
+        record = {"path": path, "ok": result is not None, "error": error or ""}
+        if result is not None:
+            record.update(label=result.label, probability=f"{result.probability:.6f}",
+                          threshold=result.threshold, model_version=result.model_version,
+                          variant=result.variant, total_ms=result.timings_ms["total"],
+                          **{f"p_{view}": f"{p:.6f}" for view, p in result.view_probabilities.items()})
+        self.writer.writerow(record)
+
+
+class LineWriter:
+    """File-like adapter so csv.writer emits each row through `out` (which adds the newline)."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def write(self, text: str):
+        self.out(text)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        detector = Detector(args.model, threads=args.threads, delegate=args.delegate)
+    except (RuntimeMissingError, FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    inputs = expand(args.paths)
+    if not inputs:
+        print("error: no image files found", file=sys.stderr)
+        return 1
+    formatter = JsonLines() if args.json else Csv() if args.csv else Table()
+    show_progress = (tqdm is not None and not args.no_progress and len(inputs) > 1
+                     and any(os.path.isdir(p) for p in args.paths if p != STDIN))
+    bar = tqdm(total=len(inputs), unit="img", file=sys.stderr) if show_progress else None
+    out = (lambda line: tqdm.write(line, file=sys.stdout)) if bar else print
+    warn = (lambda line: tqdm.write(line, file=sys.stderr)) if bar else (lambda line: print(line, file=sys.stderr))
+    counts = {"ai": 0, "human": 0, "unsure": 0, "error": 0}
+    formatter.header(out)
+    for path, outcome in zip(inputs, detector.check_many(sources(inputs), tta=not args.no_tta)):
+        if isinstance(outcome, ImageError):
+            name = "<stdin>" if path == STDIN else path
+            formatter.row(out, name, None, outcome.reason)
+            warn(f"{name}: {outcome.reason}")
+            counts["error"] += 1
+        else:
+            formatter.row(out, "<stdin>" if path == STDIN else path, outcome, None)
+            counts[outcome.label] += 1
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    summary = "summary: " + ", ".join(f"{label} {n}" for label, n in counts.items()) + f" ({len(inputs)} files)"
+    print(summary, file=sys.stdout if isinstance(formatter, Table) else sys.stderr)
+    return 1 if counts["error"] else 0

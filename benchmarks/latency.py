@@ -130,7 +130,8 @@ def main(argv=None) -> int:
         keras_times = None if args.no_keras else bench_keras(keras_model(args.keras), images, args.keras_repeats)
 
     print(f"Latency in ms, p50 / p95 ({args.repeats} runs; Keras {args.keras_repeats}); TTA = {len(TTA_VIEWS)} "
-          f"views in one invoke; {os.cpu_count()} CPU cores\n")
+          f"views in one invoke; {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} (other work "
+          "on the machine inflates every figure)\n")
     print("| variant | threads | invoke (1 view) | invoke (TTA batch) | e2e 1024px JPEG, TTA | e2e 512px WebP, TTA |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for (variant, threads), row in rows.items():

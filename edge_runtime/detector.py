@@ -46,20 +46,21 @@ class Detector:
     """Classifies images as AI-generated or human-made with a TFLite model.
 
     `model` is None (the bundled default), a .tflite path, or a bundled short name such as "float16";
-    its sidecar JSON gives the threshold and unsure band unless they are passed here. All TTA views go
+    its sidecar JSON gives the views (`tta_views`, the first is the primary view), the threshold and the
+    unsure band unless they are passed here. All TTA views go
     through the interpreter in one invoke (batch = number of views). Not thread-safe: use one Detector
     per thread or guard it with a lock.
     """
 
     def __init__(self, model=None, threads: int | None = None, delegate: str | None = None, tta: bool = True,
-                 views: Sequence[str] = preprocess.TTA_VIEWS, threshold: float | None = None,
+                 views: Sequence[str] | None = None, threshold: float | None = None,
                  unsure_band: Sequence[float] | None = None):
         self.model_path = bundle.resolve_model(model)
         self.metadata = bundle.read_sidecar(self.model_path)
         self.threads = threads
         self.delegate = delegate
         self.tta = tta
-        self.views = tuple(views)
+        self.views = tuple(views or self.metadata.get("tta_views", preprocess.TTA_VIEWS))
         self.threshold = float(self.metadata["threshold"] if threshold is None else threshold)
         band = self.metadata.get("unsure_band", [self.threshold, self.threshold]) if unsure_band is None \
             else unsure_band
@@ -68,7 +69,7 @@ class Detector:
         self._model_content = self.model_path.read_bytes()
         self._interpreters: dict[int, object] = {}
         input_detail = self._interpreter(len(self.views) if tta else 1).get_input_details()[0]  # fails early
-        self._encoders = {views: InputEncoder(views, input_detail) for views in (self.views, ("original",))}
+        self._encoders = {views: InputEncoder(views, input_detail) for views in (self.views, self.views[:1])}
 
     def info(self) -> dict:
         """The model's sidecar metadata plus the model file, runtime package, threads and delegate."""
@@ -104,14 +105,14 @@ class Detector:
         return self._verdict(*prepared, views)
 
     def _views(self, tta: bool | None) -> tuple[str, ...]:
-        """The views to run: all configured ones with TTA, else the original only."""
-        return self.views if (self.tta if tta is None else tta) else ("original",)
+        """The views to run: all configured ones with TTA, else the first (primary) one only."""
+        return self.views if (self.tta if tta is None else tta) else self.views[:1]
 
     def _prepare(self, source: preprocess.Source, views: tuple[str, ...]) -> tuple[np.ndarray, float]:
         """Decode one image into the model input for its views; returns (input, decode milliseconds)."""
         start = time.perf_counter()
-        pixels = preprocess.resize(preprocess.load_image(source), self.input_size)
-        return self._encoders[views].encode(pixels), (time.perf_counter() - start) * 1e3
+        bases = preprocess.base_pixels(preprocess.load_image(source), views, self.input_size)
+        return self._encoders[views].encode(bases), (time.perf_counter() - start) * 1e3
 
     def _verdict(self, model_input: np.ndarray, decode_ms: float, views: Sequence[str]) -> Result:
         start = time.perf_counter()

@@ -46,17 +46,21 @@ class InputEncoder:
         self.detail = {"dtype": input_detail["dtype"], "quantization": input_detail["quantization"]}
         self.tables = [self._table(name) for name in self.views]
 
-    def encode(self, pixels: np.ndarray) -> np.ndarray:
-        """The model input for uint8 HxWx3 pixels, one entry per view."""
+    def encode(self, bases: dict[str, np.ndarray]) -> np.ndarray:
+        """The model input, one entry per view, from `preprocess.base_pixels` (uint8 HxWx3 per geometry)."""
+        geometries = [preprocess.split_view(name)[0] for name in self.views]
         if any(table is None for table in self.tables):
-            return quantise(preprocess.tta_batch(pixels, self.views), self.detail)
-        out = np.empty((len(self.views), *pixels.shape), dtype=self.detail["dtype"])
-        for i, (table, mirrored) in enumerate(self.tables):
+            return quantise(np.stack([preprocess.tta_batch(bases[g], [preprocess.split_view(name)[1]])[0]
+                                      for g, name in zip(geometries, self.views)]), self.detail)
+        out = np.empty((len(self.views), *bases[geometries[0]].shape), dtype=self.detail["dtype"])
+        for i, ((table, mirrored), geometry) in enumerate(zip(self.tables, geometries)):
+            pixels = bases[geometry]
             np.take(table, pixels[:, ::-1] if mirrored else pixels, out=out[i])
         return out
 
-    def _table(self, name: str) -> tuple[np.ndarray, bool] | None:
-        """(lookup table, mirrored) reproducing view `name` exactly on the probes, or None."""
+    def _table(self, view_name: str) -> tuple[np.ndarray, bool] | None:
+        """(lookup table, mirrored) reproducing the view's pixel operation exactly on the probes, or None."""
+        name = preprocess.split_view(view_name)[1]
         table = quantise(preprocess.tta_batch(_RAMP, [name])[0, :, 0, 0], self.detail)
         for mirrored in (False, True):
             if all(np.array_equal(table[p[:, ::-1] if mirrored else p],

@@ -1,4 +1,8 @@
-"""The one preprocessing pipeline: decode -> RGB -> resize to 224 -> [-1, 1], plus the TTA views.
+"""The one preprocessing pipeline: decode -> RGB -> model-sized pixels -> [-1, 1], plus the named views.
+
+A view name is `[crop-]OP`: the geometry (the whole image squashed to 224, or with `crop` a 224x224
+centre crop at the image's own resolution, where the generator's pixel-level traces survive) and a
+per-pixel operation OP (original, flip, bright+N, bright-N). `crop` alone is the crop's original.
 
 numpy + Pillow only. The trainer, the converter's calibration and the runtime all call these
 functions, so a file gives the same input tensor everywhere.
@@ -21,6 +25,8 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # The paper's TTA: original, horizontal flip, brightness +5% and -5%; probabilities averaged.
 TTA_VIEWS = ("original", "flip", "bright+5", "bright-5")
+# Native-resolution centre-crop views (the runtime reads which views to run from the model's sidecar).
+CROP_VIEWS = ("crop", "crop-flip")
 # Large JPEGs are decoded at a reduced scale (DCT scaling) to at least this size before the resize.
 DRAFT_MIN_SIDE = 2 * INPUT_SIZE
 
@@ -95,6 +101,35 @@ def resize(img: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def centre_crop(img: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
+    """The size x size centre of the image at its own resolution as uint8 HxWx3.
+
+    An image whose short side is under `size` is first enlarged (bilinear) until it is exactly `size`.
+    """
+    width, height = img.size
+    if min(width, height) < size:
+        scale = size / min(width, height)
+        img = img.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+        width, height = img.size
+    left, top = (width - size) // 2, (height - size) // 2
+    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def split_view(name: str) -> tuple[str, str]:
+    """('whole' | 'crop', pixel operation) of a view name: 'crop-flip' -> ('crop', 'flip')."""
+    if name == "crop":
+        return "crop", "original"
+    if name.startswith("crop-"):
+        return "crop", name[len("crop-"):]
+    return "whole", name
+
+
+def base_pixels(img: Image.Image, views: Sequence[str], size: int = INPUT_SIZE) -> dict[str, np.ndarray]:
+    """The uint8 pixels of each geometry that `views` need: {'whole': ..., 'crop': ...}."""
+    makers = {"whole": resize, "crop": centre_crop}
+    return {geometry: makers[geometry](img, size) for geometry in dict.fromkeys(split_view(v)[0] for v in views)}
+
+
 def normalise(pixels: np.ndarray) -> np.ndarray:
     """uint8/float [0, 255] pixels -> float32 in [-1, 1] (Keras' MobileNetV2 `preprocess_input`)."""
     return pixels.astype(np.float32) / 127.5 - 1.0
@@ -106,7 +141,7 @@ def preprocess(source: Source, size: int = INPUT_SIZE, draft: bool = True) -> np
 
 
 def view(pixels: np.ndarray, name: str) -> np.ndarray:
-    """One named TTA view of uint8 pixels, still in [0, 255] (float32)."""
+    """One pixel operation (original, flip, bright+N, bright-N) on uint8 pixels, in [0, 255] (float32)."""
     x = pixels.astype(np.float32)
     if name == "original":
         return x
@@ -119,11 +154,17 @@ def view(pixels: np.ndarray, name: str) -> np.ndarray:
 
 
 def tta_batch(pixels: np.ndarray, views: Sequence[str] = TTA_VIEWS) -> np.ndarray:
-    """The TTA views of uint8 pixels as one normalised float32 batch (len(views), H, W, 3)."""
+    """Pixel operations on one uint8 image as a normalised float32 batch (len(views), H, W, 3)."""
     return np.stack([normalise(view(pixels, name)) for name in views])
+
+
+def view_batch(img: Image.Image, views: Sequence[str] = TTA_VIEWS, size: int = INPUT_SIZE) -> np.ndarray:
+    """The named views (whole-image and crop) of an RGB image as one float32 batch in [-1, 1]."""
+    bases = base_pixels(img, views, size)
+    return np.stack([normalise(view(bases[geometry], op)) for geometry, op in map(split_view, views)])
 
 
 def preprocess_tta(source: Source, views: Sequence[str] = TTA_VIEWS, size: int = INPUT_SIZE,
                    draft: bool = True) -> np.ndarray:
-    """Decode one image and return its TTA batch (len(views), size, size, 3) in [-1, 1]."""
-    return tta_batch(resize(load_image(source, draft=draft), size), views)
+    """Decode one image and return its view batch (len(views), size, size, 3) in [-1, 1]."""
+    return view_batch(load_image(source, draft=draft), views, size)

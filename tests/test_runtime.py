@@ -147,13 +147,26 @@ def test_quantise_round_trip_uses_tensor_params():
                                     {"dtype": np.int8, "quantization": (2 / 255, -1)},
                                     {"dtype": np.uint8, "quantization": (2 / 255, 127)}])
 def test_lookup_table_encoding_equals_the_preprocessing(images, detail):
-    encoder = InputEncoder(TTA_VIEWS, detail)
-    assert [mirrored for _, mirrored in encoder.tables] == [False, True, False, False]
+    views = (*TTA_VIEWS, *preprocess.CROP_VIEWS)
+    encoder = InputEncoder(views, detail)
+    assert [mirrored for _, mirrored in encoder.tables] == [False, True, False, False, False, True]
     for path in images[::2]:
-        pixels = preprocess.resize(preprocess.load_image(path))
-        encoded = encoder.encode(pixels)
+        img = preprocess.load_image(path)
+        encoded = encoder.encode(preprocess.base_pixels(img, views))
         assert encoded.dtype == detail["dtype"]
-        np.testing.assert_array_equal(encoded, quantise(preprocess.tta_batch(pixels, TTA_VIEWS), detail))
+        np.testing.assert_array_equal(encoded, quantise(preprocess.view_batch(img, views), detail))
+
+
+def test_crop_views_keep_native_resolution_and_enlarge_small_images(images):
+    img = preprocess.load_image(images[0])
+    large = img.resize((600, 400))
+    crop = preprocess.view_batch(large, ["crop"])[0]
+    expected = np.asarray(large.crop((188, 88, 412, 312)), dtype=np.uint8)
+    np.testing.assert_array_equal(crop, preprocess.normalise(expected))
+    small = preprocess.centre_crop(img.resize((100, 50)))
+    assert small.shape == (224, 224, 3)
+    flipped = preprocess.view_batch(large, ["crop", "crop-flip"])
+    np.testing.assert_array_equal(flipped[1], flipped[0][:, ::-1])
 
 
 def test_bundled_models_and_sidecars_are_consistent():

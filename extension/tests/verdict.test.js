@@ -3,6 +3,7 @@ import { test } from "node:test";
 
 import { validateSettings } from "../src/lib/settings.js";
 import { describeOutcome, isFlagged, labelFor, RETRY_UNREACHABLE_S } from "../src/lib/verdict.js";
+import { CAVEAT } from "../src/lib/wording.js";
 
 const defaults = validateSettings({}).settings;
 const relayResult = (label, probability) => ({
@@ -50,9 +51,17 @@ test("verdict badges show the label with its probability and carry the details p
   assert.deepEqual(ai.details.viewProbabilities, { original: 0.934, flip: 0.934 });
   assert.equal(ai.details.modelVersion, "test-model");
   const human = describeOutcome({ ok: true, result: relayResult("human", 0.08) }, defaults);
-  assert.equal(human.text, "Human 92%");
+  assert.equal(human.text, "Human · AI score 8%");
   assert.equal(human.flagged, false);
-  assert.match(human.title, /AI-generated 8%/);
+  assert.equal(human.title, "Likely drawn by a person (AI score 8%). Model test-model.");
+  assert.deepEqual(ai.details.wording, {
+    verdict: "Likely AI-generated (AI score 93%)",
+    rules: "AI from 50%; unsure between 40% and 60%",
+    caveat: CAVEAT,
+    views: { original: "93%", flip: "93%" },
+  });
+  const certain = describeOutcome({ ok: true, result: relayResult("ai", 0.9996) }, defaults);
+  assert.equal(certain.text, "AI >99%");
 });
 
 test("relay-wide failures pause page scan; image failures badge the image", () => {

@@ -1,5 +1,7 @@
 /** From a relay result (or a failure) and the user's settings to what the badge on the image shows. */
 
+import { badgeText, CAVEAT, rulesLine, scorePercent, verdictLine } from "./wording.js";
+
 /**
  * The label for a relay result under the user's settings. Without a threshold or band of their own, the relay's
  * label stands; otherwise the probability is re-labelled as the edge runtime does: "unsure" strictly inside the
@@ -20,8 +22,6 @@ export function isFlagged(label, settings) {
   return label === "ai" || (label === "unsure" && settings.flagMode === "ai+unsure");
 }
 
-const LABEL_TEXT = { ai: "AI", human: "Human", unsure: "Unsure" };
-
 // How long page scan waits before trying again when the relay is unreachable or gives no Retry-After.
 export const RETRY_UNREACHABLE_S = 30;
 export const RETRY_RATE_LIMITED_S = 10;
@@ -40,11 +40,12 @@ export function describeOutcome(outcome, settings) {
 function describeResult(result, settings) {
   const label = labelFor(result, settings);
   const p = result.probability;
-  const text = label === "human" ? `Human ${percent(1 - p)}` : `${LABEL_TEXT[label]} ${percent(p)}`;
+  const threshold = settings.threshold ?? result.threshold;
+  const unsureBand = settings.unsureBand ?? result.unsure_band;
   return {
     state: label,
-    text,
-    title: `${LABEL_TEXT[label]}: probability of AI-generated ${percent(p)} (model ${result.model_version})`,
+    text: badgeText(label, p),
+    title: `${verdictLine(label, p)}. Model ${result.model_version}.`,
     flagged: isFlagged(label, settings),
     scope: "verdict",
     retryIn: null,
@@ -53,10 +54,17 @@ function describeResult(result, settings) {
       relayLabel: result.label,
       probability: p,
       viewProbabilities: result.view_probabilities ?? {},
-      threshold: settings.threshold ?? result.threshold,
-      unsureBand: settings.unsureBand ?? result.unsure_band,
+      threshold,
+      unsureBand,
       modelVersion: result.model_version,
       sha256: result.sha256,
+      // What the details panel prints, worded here because the content script cannot import modules.
+      wording: {
+        verdict: verdictLine(label, p),
+        rules: rulesLine(threshold, unsureBand),
+        caveat: CAVEAT,
+        views: Object.fromEntries(Object.entries(result.view_probabilities ?? {}).map(([view, q]) => [view, scorePercent(q)])),
+      },
     },
   };
 }
@@ -90,8 +98,4 @@ function describeError({ kind, message = "", retryAfter = null, width, height })
     default:
       return badge("error", "image", "Check failed", `The relay could not check this image: ${message}.`);
   }
-}
-
-function percent(p) {
-  return `${Math.round(p * 100)}%`;
 }

@@ -16,6 +16,7 @@ from typing import Iterator
 from edge_runtime.detector import Detector, Result
 from edge_runtime.interpreter import RuntimeMissingError
 from edge_runtime.preprocess import TTA_VIEWS, ImageError
+from edge_runtime.wording import CAVEAT, VERDICT_WORDS, score_percent
 
 try:
     from tqdm import tqdm
@@ -62,16 +63,20 @@ def sources(inputs: list[str]) -> Iterator:
 
 
 class Table:
-    """Human-readable rows, printed as they come."""
+    """Human-readable rows, printed as they come: the label and the AI score as a whole percent (see wording)."""
 
     def header(self, out):
         out(f"{'LABEL':<7} {'P(AI)':>6} {'MS':>7}  FILE")
+
+    def legend(self, out):
+        out("; ".join(f"{label} = {words}" for label, words in VERDICT_WORDS.items()) + ".")
+        out(f"P(AI) is the AI score. {CAVEAT}")
 
     def row(self, out, path: str, result: Result | None, error: str | None):
         if result is None:
             out(f"{'error':<7} {'-':>6} {'-':>7}  {path}  ({error})")
         else:
-            out(f"{result.label:<7} {result.probability:6.3f} {result.timings_ms['total']:7.1f}  {path}")
+            out(f"{result.label:<7} {score_percent(result.probability):>6} {result.timings_ms['total']:7.1f}  {path}")
 
 
 class JsonLines:
@@ -145,5 +150,7 @@ def main(argv=None) -> int:
     if bar:
         bar.close()
     summary = "summary: " + ", ".join(f"{label} {n}" for label, n in counts.items()) + f" ({len(inputs)} files)"
+    if isinstance(formatter, Table):
+        formatter.legend(print)
     print(summary, file=sys.stdout if isinstance(formatter, Table) else sys.stderr)
     return 1 if counts["error"] else 0

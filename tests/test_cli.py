@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, pick
-from edge_runtime import Detector
+from edge_runtime import Detector, wording
 from edge_runtime.cli import CSV_FIELDS, main
 
 BAD = {"empty.jpg": "empty file (0 bytes)", "notes.png": "not an image", "truncated.jpg": "truncated",
@@ -56,13 +56,15 @@ def test_table_lists_every_file_and_fails_for_bad_ones(capsys, mixed, expected):
     assert code == 1
     lines = out.strip().splitlines()
     assert lines[0].split() == ["LABEL", "P(AI)", "MS", "FILE"]
-    rows = lines[1:-1]
+    rows, legend = lines[1:-3], lines[-3:-1]
     assert len(rows) == len(good) + len(BAD)  # README.txt is not scanned
+    assert legend == ["ai = likely AI-generated; human = likely drawn by a person; unsure = unsure: the model cannot tell.",
+                      f"P(AI) is the AI score. {wording.CAVEAT}"]
     by_file = {row.split()[3]: row for row in rows}
     for path in good:
         label, probability = by_file[path].split()[:2]
         assert label == expected[0][path].label
-        assert float(probability) == pytest.approx(expected[0][path].probability, abs=1e-3)
+        assert probability == wording.score_percent(expected[0][path].probability)  # "93%", ">99%", "<1%"
     for name, reason in BAD.items():
         row = by_file[str(root / name)]
         assert row.startswith("error") and reason in row

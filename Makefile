@@ -36,11 +36,12 @@ test-deps:
 		echo "the tests need these Debian packages; install them first:  sudo apt-get install -y$$missing" >&2; exit 1; \
 	fi
 
-## Set up and run every test suite (Python, browser end-to-end, extension unit tests)
+## Set up and run every test suite (Python, browser end-to-end with axe-core from extension/node_modules, extension unit tests)
 test: test-deps venv-dev
+	cd extension && npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/pytest -q -rs
 	node --test extension/tests/
-	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run -s lint:firefox
+	cd extension && npm run -s lint:firefox
 
 clean:
 	rm -rf $(VENV) build *.egg-info

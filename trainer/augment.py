@@ -62,6 +62,62 @@ def augment(img: Image.Image, rng: random.Random, size: int = INPUT_SIZE) -> np.
     return resize(img, size)
 
 
+def robust_augment(img: Image.Image, rng: random.Random) -> Image.Image:
+    """One random robustness view of an RGB image, both classes alike, left at its own resolution.
+
+    What images meet on the web and what our sources differ in: thumbnails (downscale, maybe upscaled
+    back), JPEG quality 30-95 or WebP re-encoding, sharpening, colour jitter, screenshot borders, and
+    crops that change the framing. The caller takes whole-image or crop views of the result.
+    """
+    if rng.random() < 0.5:
+        img = random_crop(img, rng, min_area=0.3)
+    if rng.random() < 0.5:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    if rng.random() < 0.4:
+        scale = rng.uniform(0.3, 0.8)
+        small = img.resize((max(16, int(img.width * scale)), max(16, int(img.height * scale))), Image.BILINEAR)
+        img = small.resize(img.size, Image.BICUBIC) if rng.random() < 0.5 else small
+    if rng.random() < 0.2:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+    elif rng.random() < 0.2:
+        img = img.filter(ImageFilter.UnsharpMask(radius=rng.uniform(1, 2), percent=rng.randint(50, 150)))
+    if rng.random() < 0.5:
+        img = ImageEnhance.Color(img).enhance(rng.uniform(0.7, 1.3))
+        img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.85, 1.15))
+        img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.85, 1.15))
+    if rng.random() < 0.15:
+        border = rng.randint(4, max(5, min(img.size) // 10))
+        colour = (255, 255, 255) if rng.random() < 0.5 else (0, 0, 0)
+        framed = Image.new("RGB", (img.width + 2 * border, img.height + 2 * border), colour)
+        framed.paste(img, (border, border))
+        img = framed
+    if rng.random() < 0.8:
+        buffer = io.BytesIO()
+        if rng.random() < 0.8:
+            img.save(buffer, "JPEG", quality=rng.randint(30, 95))
+        else:
+            img.save(buffer, "WEBP", quality=rng.randint(50, 95))
+        buffer.seek(0)
+        img = Image.open(buffer).convert("RGB")
+    return img
+
+
+def thumbnail(img: Image.Image, long_side: int = 256) -> Image.Image:
+    """The evaluation's thumbnail tier: the image downscaled so its long side is `long_side` (Lanczos)."""
+    small = img.copy()
+    small.thumbnail((long_side, long_side), Image.LANCZOS)
+    return small
+
+
+def web_degrade(img: Image.Image) -> Image.Image:
+    """The evaluation's web-degraded tier: downscaled to 50%, re-saved as JPEG quality 70."""
+    small = img.resize((max(1, img.width // 2), max(1, img.height // 2)), Image.BILINEAR)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=70)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
 def format_equalise(img: Image.Image) -> Image.Image:
     """The evaluation's format-equalised input: downscale by 0.75, re-encode as JPEG q90."""
     small = img.resize((max(1, round(img.width * 0.75)), max(1, round(img.height * 0.75))), Image.BILINEAR)

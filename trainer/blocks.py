@@ -1,0 +1,115 @@
+"""Frozen ImageNet MobileNetV2 features pooled from its late blocks, cached per image and view.
+
+The v2 recipes train only a small head on these features, so one pass of the frozen backbone over every
+image and view serves every recipe and every leave-sources-out fold. Each image yields a set of *tiers*
+(the clean file, a thumbnail, a web-degraded copy, a format-equalised copy, random robustness
+augmentations), and each tier the whole-image and native-resolution crop views of
+`edge_runtime.preprocess`.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+from tqdm import tqdm
+
+from edge_runtime.preprocess import INPUT_SIZE, load_image, view_batch
+from trainer.augment import format_equalise, robust_augment, thumbnail, web_degrade
+from trainer.backbone import mobilenet_v2
+from trainer.data import Sample
+
+# Global-average-pooled outputs of these layers, concatenated, in this order.
+BLOCK_LAYERS = ("block_12_add", "block_13_project_BN", "block_14_add", "block_15_add", "block_16_project_BN",
+                "out_relu", "block_13_expand_relu", "block_14_expand_relu", "block_15_expand_relu",
+                "block_16_expand_relu")
+CLEAN_VIEWS = ("original", "flip", "crop", "crop-flip")
+TIER_VIEWS = ("original", "crop")
+AUGMENTED_TIERS = 3
+BATCH = 64
+
+
+def tier_names(augmented: int = AUGMENTED_TIERS) -> list[str]:
+    """Names of the cached tiers: clean, thumb, web, equalised, aug0..aug{n-1}."""
+    return ["clean", "thumb", "web", "equalised", *(f"aug{i}" for i in range(augmented))]
+
+
+def view_columns(augmented: int = AUGMENTED_TIERS) -> list[str]:
+    """'tier/view' name of every cached column, in cache order."""
+    return [f"{tier}/{view}" for tier in tier_names(augmented)
+            for view in (CLEAN_VIEWS if tier == "clean" else TIER_VIEWS)]
+
+
+def layer_slices(model: keras.Model) -> dict[str, slice]:
+    """Where each pooled layer sits in the concatenated feature vector."""
+    slices, start = {}, 0
+    for name in BLOCK_LAYERS:
+        width = model.get_layer(name).output.shape[-1]
+        slices[name] = slice(start, start + width)
+        start += width
+    return slices
+
+
+def block_features_model(weights: str | None = "imagenet", input_size: int = INPUT_SIZE) -> keras.Model:
+    """Frozen MobileNetV2: [-1, 1] image -> concatenated global-average-pooled block outputs."""
+    backbone = mobilenet_v2(include_top=False, weights=weights, input_shape=(input_size, input_size, 3))
+    backbone.trainable = False
+    pooled = [layers.GlobalAveragePooling2D(name=f"pool_{name}")(backbone.get_layer(name).output)
+              for name in BLOCK_LAYERS]
+    return keras.Model(backbone.input, layers.Concatenate(name="block_features")(pooled), name="block_features")
+
+
+def image_views(sample: Sample, seed: int, augmented: int = AUGMENTED_TIERS) -> np.ndarray:
+    """Every cached view of one image as a float32 batch (len(view_columns()), 224, 224, 3)."""
+    rng = random.Random(f"{seed}:{sample.path.name}")
+    img = load_image(sample.path)
+    tiers = [(img, CLEAN_VIEWS), (thumbnail(img), TIER_VIEWS), (web_degrade(img), TIER_VIEWS),
+             (format_equalise(img), TIER_VIEWS)]
+    tiers += [(robust_augment(img, rng), TIER_VIEWS) for _ in range(augmented)]
+    return np.concatenate([view_batch(tier, views) for tier, views in tiers])
+
+
+def embed(samples: list[Sample], seed: int = 42, augmented: int = AUGMENTED_TIERS,
+          weights: str | None = "imagenet") -> np.ndarray:
+    """Block features of every view of every sample: float16 (N, len(view_columns()), D).
+
+    Decoding and augmentation run in two threads (Pillow releases the GIL) ahead of the backbone.
+    """
+    model = block_features_model(weights)
+    columns = len(view_columns(augmented))
+    out = np.zeros((len(samples), columns, model.output.shape[-1]), dtype=np.float16)
+    per_batch = max(1, BATCH // columns)
+    with ThreadPoolExecutor(2) as pool:
+        pending: deque = deque(pool.submit(image_views, s, seed, augmented) for s in samples[:4])
+        batch, rows = [], []
+        for i in tqdm(range(len(samples)), desc="embed block features", unit="img", file=sys.stderr):
+            views = pending.popleft().result()
+            if i + 4 < len(samples):
+                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented))
+            batch.append(views)
+            rows.append(i)
+            if len(batch) == per_batch or i == len(samples) - 1:
+                feats = model.predict_on_batch(np.concatenate(batch))
+                out[rows] = np.asarray(feats).reshape(len(rows), columns, -1).astype(np.float16)
+                batch, rows = [], []
+    return out
+
+
+def save(path: Path, samples: list[Sample], features: np.ndarray, augmented: int = AUGMENTED_TIERS) -> None:
+    """Store the feature cache with the image paths and column names it was made for."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, features=features, paths=np.array([str(s.path) for s in samples]),
+             columns=np.array(view_columns(augmented)))
+
+
+def load(path: Path, samples: list[Sample]) -> tuple[np.ndarray, list[str]]:
+    """(features, column names) of a cache, after checking it was made for exactly these images."""
+    with np.load(path) as data:
+        if list(data["paths"]) != [str(s.path) for s in samples]:
+            raise ValueError(f"{path} was made for other images; delete it or pass another --cache")
+        return data["features"], list(data["columns"])

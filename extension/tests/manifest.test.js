@@ -29,11 +29,12 @@ test("every file the Chromium manifest names exists", () => {
 
 test("permissions are the minimal set: no site access at install beyond the loopback relay", () => {
   assert.equal(manifest.manifest_version, 3);
-  assert.deepEqual([...manifest.permissions].sort(), ["activeTab", "contextMenus", "scripting", "storage"]);
+  assert.deepEqual([...manifest.permissions].sort(), ["activeTab", "contextMenus", "offscreen", "scripting", "storage"]);
   assert.deepEqual(manifest.host_permissions, ["http://127.0.0.1/*", "http://localhost/*"]);
   assert.deepEqual(manifest.optional_host_permissions, ["http://*/*", "https://*/*"]);
   assert.equal(manifest.content_scripts, undefined, "content scripts are injected on demand or registered per allowed site");
-  assert.equal(manifest.content_security_policy, undefined, "the default MV3 policy (no remote or inline code) applies");
+  // The default MV3 policy plus WebAssembly compilation for the in-browser engine; nothing else.
+  assert.deepEqual(manifest.content_security_policy, { extension_pages: "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'" });
   assert.equal(manifest.web_accessible_resources, undefined);
 });
 
@@ -72,7 +73,7 @@ test("the Firefox build has an event page, a Gecko id and Firefox 121 as its flo
     assert.equal(FIREFOX_MIN_VERSION, "121.0");
     assert.match(firefox.browser_specific_settings.gecko.id, /@/);
     assert.equal(firefox.minimum_chrome_version, undefined);
-    assert.deepEqual(firefox.permissions, manifest.permissions);
+    assert.deepEqual(firefox.permissions, manifest.permissions.filter((permission) => permission !== "offscreen"));
     assert.deepEqual(firefox.optional_permissions, manifest.optional_host_permissions);
     const names = (dir) => filesUnder(dir).map((file) => relative(dir, file)).sort();
     assert.deepEqual(names(out), names(SRC));

@@ -1,0 +1,28 @@
+/**
+ * Where the in-browser engine lives (the offscreen document in Chromium, the background page in Firefox): one
+ * engine, loaded on first use, answering check and info requests with plain JSON-ready objects.
+ */
+import { createEngine } from "./runtime.js";
+
+let engine = null;
+
+/** The engine, loading it once; a failed load is retried on the next request. */
+export function getEngine() {
+  engine ??= createEngine().catch((error) => {
+    engine = null;
+    throw error;
+  });
+  return engine;
+}
+
+/** {result} for a check of bytes, {info} for the engine's details, or {error: {kind, message}}. */
+export async function answerEngineRequest({ type, bytes }) {
+  try {
+    const loaded = await getEngine();
+    if (type === "info") return { info: loaded.info };
+    if (type === "check") return { result: await loaded.check(bytes) };
+    return { error: { kind: "engine-error", message: `unexpected engine request: ${String(type)}` } };
+  } catch (error) {
+    return { error: { kind: error.kind ?? "engine-error", message: error.message ?? String(error) } };
+  }
+}

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
-from typing import BinaryIO, Sequence, Union
+from typing import BinaryIO, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 INPUT_SIZE = 224
-# Pillow's decompression-bomb guard, set explicitly: 64 megapixels (e.g. 8000x8000) is the most we decode.
-MAX_PIXELS = 64_000_000
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# The most pixels an image may declare, checked on its header before anything is decoded; chosen so that one
+# decode of any accepted file keeps a relay worker under 300 MB (tests/test_decode_limits.py). 20 MP holds 5K
+# and dual-4K wallpapers and an A3 page scanned at 300 dpi. JPEGs decode at reduced scale (draft), so 36 MP of
+# them (8K wallpapers, A4 scanned at 600 dpi) cost less; libwebp holds ~4 full copies while decoding.
+MAX_PIXELS = 20_000_000
+FORMAT_MAX_PIXELS = {"JPEG": 36_000_000, "MPO": 36_000_000, "WEBP": 12_000_000}
+Image.MAX_IMAGE_PIXELS = max(FORMAT_MAX_PIXELS.values())  # Pillow's guard too: it refuses twice that in open()
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# The formats the product reads; no other Pillow plugin (EPS via Ghostscript, PSD, FITS, ...) sees input.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+JPEG_FORMATS = ("JPEG", "MPO")  # the JPEG opener returns MPO for the multi-picture JPEGs phone cameras write
 
 # The paper's TTA: original, horizontal flip, brightness +5% and -5%; probabilities averaged.
 TTA_VIEWS = ("original", "flip", "bright+5", "bright-5")
@@ -57,28 +63,80 @@ def load_image(source: Source, draft: bool = True) -> Image.Image:
                 raise ImageError("empty file (0 bytes)")
         except OSError as exc:
             raise ImageError(f"cannot read file: {exc.strerror or exc}") from exc
+    elif not source.seekable():
+        source = io.BytesIO(source.read())
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(source)
-            if draft and img.format == "JPEG":
-                img.draft("RGB", (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
-            img.seek(0)
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image too large (decompression bomb guard, limit {MAX_PIXELS:,} pixels)") from exc
+        webp_size = webp_canvas_size(_peek(source))
+        if webp_size:  # libwebp allocates the whole canvas as soon as Pillow opens the file: check before that
+            check_pixels(webp_size, "WEBP")
+        img = Image.open(source, formats=ALLOWED_FORMATS)
+        check_pixels(img.size, img.format)
+        if draft and img.format in JPEG_FORMATS:
+            img.draft("RGB", (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
+        img.seek(0)
+        img.load()
+        if draft:
+            img = shrink(img)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError("image too large (over the pixel limit)") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError("not an image (unrecognised format)") from exc
+        raise ImageError("not an image, or a format this tool does not read (JPEG, PNG, GIF, WebP, BMP)") from exc
     except OSError as exc:
-        msg = str(exc)
-        if "truncated" in msg or "broken" in msg or "premature" in msg.lower():
-            raise ImageError("truncated or corrupt image data") from exc
-        raise ImageError(f"cannot decode image: {msg}") from exc
+        raise ImageError("truncated or corrupt image data") from exc
     except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
-        raise ImageError(f"corrupt image data: {exc}") from exc
+        raise ImageError("corrupt image data") from exc
     except MemoryError as exc:
         raise ImageError("image too large to decode") from exc
     return to_rgb(img)
+
+
+def check_pixels(size: tuple[int, int], fmt: str) -> None:
+    """Raise ImageError if an image of `size` in format `fmt` is over its pixel limit."""
+    width, height = size
+    limit = FORMAT_MAX_PIXELS.get(fmt, MAX_PIXELS)
+    if width * height > limit:
+        raise ImageError(f"image too large: {width}x{height} pixels (limit for {fmt}: {limit // 1_000_000} megapixels)")
+
+
+def webp_canvas_size(header: bytes) -> Optional[tuple[int, int]]:
+    """The canvas size a WebP file's first 30 bytes declare (VP8X, VP8L or VP8 chunk); None for other files."""
+    if header[:4] != b"RIFF" or header[8:12] != b"WEBP" or len(header) < 30:
+        return None
+    chunk = header[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(header[24:27], "little"), 1 + int.from_bytes(header[27:30], "little")
+    if chunk == b"VP8L":
+        bits = int.from_bytes(header[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        return int.from_bytes(header[26:28], "little") & 0x3FFF, int.from_bytes(header[28:30], "little") & 0x3FFF
+    return None
+
+
+def _peek(source, size: int = 30) -> bytes:
+    """The first `size` bytes of a path or seekable stream, leaving the stream where it was."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return f.read(size)
+    position = source.tell()
+    head = source.read(size)
+    source.seek(position)
+    return head
+
+
+def shrink(img: Image.Image) -> Image.Image:
+    """Box-downscale by whole factors while both sides stay >= DRAFT_MIN_SIDE (what JPEG draft does for JPEG).
+
+    Large PNG/WebP/GIF/BMP images then cost little memory in the colour conversion and the resize.
+    """
+    factor = (max(1, img.width // DRAFT_MIN_SIDE), max(1, img.height // DRAFT_MIN_SIDE))
+    if factor == (1, 1):
+        return img
+    if img.mode in ("1", "P", "I;16", "I;16B", "I;16L"):
+        img = img.convert("RGBA" if img.mode == "P" and "transparency" in img.info else "RGB")
+    return img.reduce(factor)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

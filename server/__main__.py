@@ -19,6 +19,7 @@ from .app import create_app
 from .config import ENV_PREFIX, Config
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+MAX_REQUESTS = 2000  # requests a gunicorn worker serves before it is replaced (staggered by up to 10%)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -85,6 +86,18 @@ def _gunicorn_available() -> bool:
     return True
 
 
+def gunicorn_settings(args: argparse.Namespace) -> dict:
+    """gunicorn's settings for the command line `args`."""
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    return {
+        "bind": f"{host}:{args.port}", "workers": args.workers, "threads": args.threads,
+        "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10, "keepalive": 5,
+        # A fresh worker now and then returns what decoding large images left in the heap to the OS.
+        "max_requests": MAX_REQUESTS, "max_requests_jitter": MAX_REQUESTS // 10,
+        "accesslog": None,  # the app logs one line per request itself
+    }
+
+
 def _serve_gunicorn(config: Config, args: argparse.Namespace) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -92,12 +105,7 @@ def _serve_gunicorn(config: Config, args: argparse.Namespace) -> None:
         """gunicorn with its settings given here; each worker builds its own app (and Detectors)."""
 
         def load_config(self):
-            host = f"[{args.host}]" if ":" in args.host else args.host
-            for name, value in {
-                "bind": f"{host}:{args.port}", "workers": args.workers, "threads": args.threads,
-                "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10, "keepalive": 5,
-                "accesslog": None,  # the app logs one line per request itself
-            }.items():
+            for name, value in gunicorn_settings(args).items():
                 self.cfg.set(name, value)
 
         def load(self):

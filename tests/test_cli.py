@@ -16,7 +16,7 @@ from edge_runtime import Detector, wording
 from edge_runtime.cli import CSV_FIELDS, main
 
 BAD = {"empty.jpg": "empty file (0 bytes)", "notes.png": "not an image", "truncated.jpg": "truncated",
-       "garbage.webp": "not an image", "bomb.png": "decompression bomb"}
+       "garbage.webp": "not an image", "bomb.png": "too large"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def mixed(tmp_path_factory, manifest_rows):
     (root / "notes.png").write_text("this is text with an image suffix")
     (root / "truncated.jpg").write_bytes(human[0].read_bytes()[:2500])
     (root / "garbage.webp").write_bytes(bytes(range(256)) * 4)
-    Image.new("L", (9000, 9000)).save(root / "bomb.png")  # 81 MP, over the 64 MP guard, ~80 kB on disk
+    Image.new("L", (9000, 9000)).save(root / "bomb.png")  # 81 MP, over the 20 MP limit, ~80 kB on disk
     (root / "README.txt").write_text("not an image suffix: a folder scan skips it")
     return root, sorted(str(p) for p in good)
 

@@ -35,6 +35,9 @@ TTA_VIEWS = ("original", "flip", "bright+5", "bright-5")
 CROP_VIEWS = ("crop", "crop-flip")
 # Large JPEGs are decoded at a reduced scale (DCT scaling) to at least this size before the resize.
 DRAFT_MIN_SIDE = 2 * INPUT_SIZE
+# Smaller or more elongated images are "too small to judge" (`require_judgeable`).
+MIN_SIDE = 32
+MAX_ASPECT = 16
 
 Source = Union[str, os.PathLike, bytes, BinaryIO]
 
@@ -50,7 +53,8 @@ class ImageError(ValueError):
 def load_image(source: Source, draft: bool = True) -> Image.Image:
     """Decode a file path, bytes or binary stream into an RGB image (first frame; alpha over white).
 
-    Raises ImageError for empty, truncated, non-image, too-large (decompression bomb) or unreadable input.
+    Raises ImageError for empty, truncated, non-image, too-large (decompression bomb), too-small-to-judge
+    (`require_judgeable`) or unreadable input.
     With `draft`, JPEGs much larger than the model input are decoded at 1/2, 1/4 or 1/8 scale.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -71,6 +75,7 @@ def load_image(source: Source, draft: bool = True) -> Image.Image:
             check_pixels(webp_size, "WEBP")
         img = Image.open(source, formats=ALLOWED_FORMATS)
         check_pixels(img.size, img.format)
+        require_judgeable(img.width, img.height)
         if draft and img.format in JPEG_FORMATS:
             img.draft("RGB", (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
         img.seek(0)
@@ -137,6 +142,14 @@ def shrink(img: Image.Image) -> Image.Image:
     if img.mode in ("1", "P", "I;16", "I;16B", "I;16L"):
         img = img.convert("RGBA" if img.mode == "P" and "transparency" in img.info else "RGB")
     return img.reduce(factor)
+
+
+def require_judgeable(width: int, height: int) -> None:
+    """Raise ImageError "too small to judge" for images under MIN_SIDE px on the short side or longer than
+    MAX_ASPECT:1 (icons, spacers, rules): the model would squash them into a verdict that means nothing."""
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"too small to judge: {width}x{height} pixels (needs at least {MIN_SIDE} px on the "
+                         f"short side and at most {MAX_ASPECT}:1)")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

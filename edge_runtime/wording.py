@@ -53,8 +53,8 @@ def verdict_line(label: str, p: float) -> str:
 
 
 def rules_line(threshold: float, unsure_band: tuple[float, float] | None) -> str:
-    """How the label follows from the score: "AI from 52.2%; unsure between 37.2% and 67.2%"."""
-    rule = f"AI from {cutoff_percent(threshold)}"
+    """How the label follows from the score: "Threshold 52.2%; unsure between 37.2% and 67.2%"."""
+    rule = f"Threshold {cutoff_percent(threshold)}"
     if not unsure_band or unsure_band[0] >= unsure_band[1]:
         return rule
     return f"{rule}; unsure between {cutoff_percent(unsure_band[0])} and {cutoff_percent(unsure_band[1])}"

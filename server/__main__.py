@@ -1,7 +1,9 @@
 """`python -m server [--host H] [--port P] [--model M]`: start the relay with a production WSGI server.
 
-gunicorn (gthread workers) on Linux and macOS, waitress elsewhere or with `--server waitress`. Settings not
-on the command line come from ANIMEART_RELAY_* variables (see server/config.py), e.g. the Bearer token:
+waitress by default: it reads each request whole before a thread serves it, so clients that send slowly
+cannot take every thread (slowloris). `--server gunicorn` (gthread workers) hands a thread to a connection as
+soon as it sends anything: use it only behind a reverse proxy that buffers requests. Settings not on the
+command line come from ANIMEART_RELAY_* variables (see server/config.py), e.g. the Bearer token:
 ANIMEART_RELAY_TOKEN.
 """
 from __future__ import annotations
@@ -31,8 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="worker processes (gunicorn) or Detectors (waitress); default: min(2, CPUs)")
     parser.add_argument("--threads", type=int, default=4, help="request threads per worker (default: 4)")
-    parser.add_argument("--server", choices=("auto", "gunicorn", "waitress"), default="auto",
-                        help="WSGI server (default: gunicorn where available, else waitress)")
+    parser.add_argument("--server", choices=("waitress", "gunicorn"), default="waitress",
+                        help="WSGI server (default: waitress; gunicorn only behind a buffering reverse proxy)")
     parser.add_argument("--rate-limit", help='per-client limit of the check endpoints, e.g. "20 per second"; '
                                              '"off" disables')
     parser.add_argument("--no-url-fetch", action="store_true", help="refuse check-url and batch URLs")
@@ -68,8 +70,10 @@ def main(argv=None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO,
                         format="%(message)s" if config.json_logs else "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    use_gunicorn = args.server == "gunicorn" or (args.server == "auto" and _gunicorn_available())
-    if use_gunicorn:
+    if args.server == "gunicorn":
+        if not _gunicorn_available():
+            print("error: gunicorn is not installed (or this is Windows); use --server waitress", file=sys.stderr)
+            return 2
         _serve_gunicorn(config, args)
     else:
         _serve_waitress(config, args)

@@ -28,6 +28,9 @@ import requests
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
+from axe_support import axe_results, contrast_ratio, serious_violations, wording_problems
+from edge_runtime import wording
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +117,7 @@ class Site:
         return data
 
     def add_page(self, name: str, body: str) -> str:
-        (self.root / name).write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title>"
+        (self.root / name).write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{name}</title>"
                                       f"<style>{PAGE_CSS}</style></head><body>{body}</body></html>")
         return f"{self.url}/{name}"
 
@@ -296,7 +299,7 @@ def test_context_menu_check_badges_the_image_with_the_relays_verdict(browser, si
     page.locator(f'animeart-badge[data-url="{first["url"]}"] .badge').click()
     panel = page.locator(f'animeart-badge[data-url="{first["url"]}"] .panel')
     text = panel.inner_text()
-    assert f"{verdict['probability']:.3f}" in text
+    assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
     assert verdict["model_version"] in text
     for view in verdict["view_probabilities"]:
         assert view in text
@@ -392,6 +395,94 @@ def test_page_scan_flags_the_images_the_relay_judges_ai(browser, site, images, o
     for image in (below, added):
         assert (image["url"] in shown) == (image["verdict"]["label"] == "ai"), image["name"]
     page.close()
+
+
+def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
+    """Badges carry a text label and whole-percent scores; the details panel opens with Enter or Space and closes
+    with Esc; the page with badges, the popup and the options page have no serious or critical axe-core
+    violations in light and dark colour schemes. Screenshots of each go to test-artifacts/."""
+    context, worker = browser
+    ARTIFACTS.mkdir(exist_ok=True)
+    ai = next(image for image in images if image["verdict"]["label"] == "ai")
+    other = next(image for image in images if image["verdict"]["label"] != "ai")
+    page_url = site.add_page("a11y.html", f"""<main><h1>Badges</h1><div class="gallery">
+        <img src="{ai['name']}" alt="first picture"><img src="{other['name']}" alt="second picture"></div></main>""")
+    page, tab_id = open_page(context, worker, page_url)
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    for image in (ai, other):
+        context_menu_check(worker, tab_id, image["url"])
+    shown = badges(page)
+    for image in (ai, other):
+        label, p = image["verdict"]["label"], image["verdict"]["probability"]
+        assert shown[image["url"]]["text"] == wording.badge_text(label, p)
+        assert shown[image["url"]]["text"].split()[0] == wording.SHORT_LABELS[label]  # words, not colour alone
+        assert wording_problems(shown[image["url"]]["text"]) == []
+
+    # Keyboard: Tab reaches the first badge; Enter opens its panel, Esc closes it and keeps the focus, Space opens.
+    host = page.locator(f'animeart-badge[data-url="{ai["url"]}"]')
+    button, panel = host.locator(".badge"), host.locator(".panel")
+    page.evaluate("() => document.activeElement.blur()")
+    page.keyboard.press("Tab")
+    focused = "() => [document.activeElement.dataset.url, document.activeElement.shadowRoot?.activeElement?.className]"
+    assert page.evaluate(focused) == [ai["url"], "badge"]
+    page.keyboard.press("Enter")
+    expect(panel).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    assert page.evaluate(focused) == [ai["url"], "badge"]
+    page.keyboard.press(" ")
+    expect(panel).to_be_visible()
+    verdict = ai["verdict"]
+    text = panel.inner_text()
+    assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
+    assert wording.rules_line(verdict["threshold"], verdict["unsure_band"]) in text
+    assert wording.CAVEAT in text
+    assert wording_problems(text) == []
+
+    def check(page, name: str, contrast=None):
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            results = axe_results(page)
+            assert serious_violations(results) == [], f"{name} in {scheme} colours"
+            if contrast:
+                contrast(scheme)
+            page.screenshot(path=str(ARTIFACTS / f"extension-{name}{'-dark' if scheme == 'dark' else ''}.png"),
+                            full_page=True)
+        return results
+
+    def badge_contrast(scheme: str):
+        # axe leaves text over the page's images to a person ("incomplete"); the badge and panel paint their own
+        # opaque background, so their contrast is computed here.
+        pairs = page.evaluate("""() => Array.from(document.querySelectorAll('animeart-badge')).flatMap(host => {
+            const root = host.shadowRoot, style = (el) => getComputedStyle(el);
+            const badge = root.querySelector('.badge'), panel = root.querySelector('.panel');
+            const texts = panel.hidden ? [] : Array.from(panel.querySelectorAll(':scope > div'));
+            return [[badge.textContent, style(badge).color, style(badge).backgroundColor],
+                    ...texts.map(div => [div.textContent, style(div).color, style(panel).backgroundColor])];
+        })""")
+        assert len(pairs) > 2  # both badges and the open panel's lines
+        for text, foreground, background in pairs:
+            assert contrast_ratio(foreground, background) >= 4.5, f"{text!r} in {scheme} colours"
+
+    results = check(page, "badge-details-panel", badge_contrast)
+    named = [t for rule in results["passes"] if rule["id"] == "button-name" for t in rule["targets"]]
+    assert sum("animeart-badge" in target and ".badge" in target for target in named) == 2, "axe skipped the badges"
+
+    popup = context.new_page()
+    popup.set_viewport_size({"width": 340, "height": 480})
+    popup.goto(worker.url.replace("background.js", "popup/popup.html"))
+    popup.locator("#relay[data-state='ok']").wait_for()
+    assert wording.CAVEAT in popup.inner_text("body")
+    check(popup, "popup")
+    options = context.new_page()
+    options.goto(worker.url.replace("background.js", "options/options.html"))
+    expect(options.locator("#caveat")).to_have_text(wording.CAVEAT)
+    expect(options.locator("#sites li")).not_to_have_count(0)
+    check(options, "options")
+    for opened in (options, popup, page):
+        opened.close()
 
 
 def test_relay_down_is_reported_not_silent(browser, site, images, relay, manifest_rows, data_root):

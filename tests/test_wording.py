@@ -60,5 +60,5 @@ def test_cutoffs_keep_at_most_one_decimal():
     assert wording.cutoff_percent(0.521615743637085) == "52.2%"
     assert wording.cutoff_percent(0.55) == "55%"
     assert wording.rules_line(0.521615743637085, (0.37161574363708494, 0.671615743637085)) == \
-        "AI from 52.2%; unsure between 37.2% and 67.2%"
-    assert wording.rules_line(0.5, (0.5, 0.5)) == "AI from 50%"
+        "Threshold 52.2%; unsure between 37.2% and 67.2%"
+    assert wording.rules_line(0.5, (0.5, 0.5)) == "Threshold 50%"

@@ -56,7 +56,7 @@ test("verdict badges show the label with its probability and carry the details p
   assert.equal(human.title, "Likely drawn by a person (AI score 8%). Model test-model.");
   assert.deepEqual(ai.details.wording, {
     verdict: "Likely AI-generated (AI score 93%)",
-    rules: "AI from 50%; unsure between 40% and 60%",
+    rules: "Threshold 50%; unsure between 40% and 60%",
     caveat: CAVEAT,
     views: { original: "93%", flip: "93%" },
   });

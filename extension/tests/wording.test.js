@@ -45,9 +45,9 @@ test("verdicts put words beside the number", () => {
 
 test("the rules line names the threshold and the unsure band, and drops an empty band", () => {
   assert.equal(rulesLine(0.521615743637085, [0.37161574363708494, 0.671615743637085]),
-    "AI from 52.2%; unsure between 37.2% and 67.2%");
-  assert.equal(rulesLine(0.5, [0.5, 0.5]), "AI from 50%");
-  assert.equal(rulesLine(0.5, null), "AI from 50%");
+    "Threshold 52.2%; unsure between 37.2% and 67.2%");
+  assert.equal(rulesLine(0.5, [0.5, 0.5]), "Threshold 50%");
+  assert.equal(rulesLine(0.5, null), "Threshold 50%");
 });
 
 test("the relay's demo page serves the same wording module, byte for byte", () => {

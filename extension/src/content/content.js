@@ -20,14 +20,21 @@
       white-space: nowrap; }
     .badge[data-state="ai"] { background: #c62828; }
     .badge[data-state="human"] { background: #2e7d32; }
-    .badge[data-state="unsure"] { background: #ef6c00; }
-    .badge[data-state="pending"] { background: #78909c; }
+    .badge[data-state="unsure"] { background: #b45309; }
+    .badge[data-state="pending"] { background: #546e7a; }
+    .badge:focus-visible, .panel button:focus-visible { outline: 3px solid #1a73e8; outline-offset: 2px; }
     .panel { margin-top: 4px; width: 260px; background: #fff; color: #212121; border-radius: 6px; padding: 8px 10px;
       font: 12px/1.5 system-ui, sans-serif; box-shadow: 0 2px 8px #0008; }
     .panel[hidden] { display: none; }
     .panel table { border-collapse: collapse; margin: 4px 0; }
     .panel td { padding: 0 8px 0 0; }
     .panel button { font: inherit; margin: 4px 4px 0 0; cursor: pointer; }
+    .panel .caveat { color: #555; }
+    @media (prefers-color-scheme: dark) {
+      .panel { background: #202124; color: #e8eaed; }
+      .panel .caveat { color: #bdc1c6; }
+      .badge:focus-visible, .panel button:focus-visible { outline-color: #8ab4f8; }
+    }
     .notice { all: initial; display: block; font: 13px/1.5 system-ui, sans-serif; color: #fff; background: #37474f;
       padding: 8px 12px; border-radius: 6px; box-shadow: 0 2px 8px #0008; max-width: 360px; }
   `;
@@ -59,14 +66,31 @@
     if (!entry) {
       const { host, shadow } = makeHost(BADGE_TAG);
       const button = document.createElement("button");
+      button.type = "button";
       button.className = "badge";
       const panel = document.createElement("div");
       panel.className = "panel";
+      panel.id = "details";
+      panel.setAttribute("role", "region");
+      panel.setAttribute("aria-label", "AI-art check details");
       panel.hidden = true;
+      button.setAttribute("aria-controls", panel.id);
+      button.setAttribute("aria-expanded", "false");
+      const toggle = (open) => {
+        panel.hidden = !open;
+        button.setAttribute("aria-expanded", String(open));
+      };
       button.addEventListener("click", (event) => {
         event.preventDefault();
         event.stopPropagation();
-        panel.hidden = !panel.hidden;
+        toggle(panel.hidden);
+      });
+      // Esc closes the panel from the badge or from inside it, and leaves the focus on the badge.
+      shadow.addEventListener("keydown", (event) => {
+        if (event.key !== "Escape" || panel.hidden) return;
+        event.stopPropagation();
+        toggle(false);
+        button.focus();
       });
       shadow.append(button, panel);
       entry = { host, button, panel, badge };
@@ -92,24 +116,27 @@
       panel.append(div);
       return div;
     };
-    line(badge.title);
     const details = badge.details;
-    if (!details) return;
-    line(`Probability of AI-generated: ${details.probability.toFixed(3)}`);
-    const band = details.unsureBand ? `, unsure ${details.unsureBand[0]}–${details.unsureBand[1]}` : "";
-    line(`Threshold ${details.threshold}${band}`);
-    const views = Object.entries(details.viewProbabilities);
+    if (!details) {
+      line(badge.title);
+      return;
+    }
+    const { wording } = details;
+    line(wording.verdict).style.fontWeight = "600";
+    line(wording.rules);
+    const views = Object.entries(wording.views);
     if (views.length > 0) {
       const table = document.createElement("table");
-      for (const [view, p] of views) {
+      for (const [view, score] of views) {
         const row = table.insertRow();
         row.insertCell().textContent = view;
-        row.insertCell().textContent = Number(p).toFixed(3);
+        row.insertCell().textContent = score;
       }
-      line("Test-time views:");
+      line("AI score per test-time view:");
       panel.append(table);
     }
-    line(`Model ${details.modelVersion}`);
+    line(wording.caveat).className = "caveat";
+    line(`Model ${details.modelVersion}, ${details.engine === "browser" ? "checked in this browser" : "checked by your relay"}`);
     if (details.sha256) line(`Image SHA-256 ${details.sha256.slice(0, 16)}…`);
     const report = line("Wrong verdict? This image is ");
     for (const [userLabel, text] of [["ai", "AI-generated"], ["human", "human-made"]]) {

@@ -52,9 +52,9 @@ export function verdictLine(label, p) {
   return `${verdictSentence(label)} (AI score ${scorePercent(p)})`;
 }
 
-/** How the label follows from the score: "AI from 52.2%; unsure between 37.2% and 67.2%". */
+/** How the label follows from the score: "Threshold 52.2%; unsure between 37.2% and 67.2%". */
 export function rulesLine(threshold, unsureBand) {
-  const rule = `AI from ${cutoffPercent(threshold)}`;
+  const rule = `Threshold ${cutoffPercent(threshold)}`;
   if (!unsureBand || unsureBand[0] >= unsureBand[1]) return rule;
   return `${rule}; unsure between ${cutoffPercent(unsureBand[0])} and ${cutoffPercent(unsureBand[1])}`;
 }

@@ -2,6 +2,7 @@
 import { exportReports, loadReports } from "../lib/reports.js";
 import { loadSettings, relayOriginPattern, saveSettings, validateSettings } from "../lib/settings.js";
 import { loadScanSites } from "../lib/sites.js";
+import { CAVEAT } from "../lib/wording.js";
 
 const api = globalThis.browser ?? globalThis.chrome;
 const form = document.getElementById("settings");
@@ -85,5 +86,6 @@ $("clear-data").addEventListener("click", async () => {
   showReportCount();
 });
 
+$("caveat").textContent = CAVEAT;
 fillForm(await loadSettings(api.storage.local));
 await Promise.all([showSites(), showReportCount()]);

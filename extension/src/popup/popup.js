@@ -1,6 +1,7 @@
 /** Popup: relay status, page scan on/off for the current site, and how many images on the page are flagged. */
 import { relayOriginPattern, loadSettings } from "../lib/settings.js";
 import { isScanAllowed, loadScanSites, sitePattern } from "../lib/sites.js";
+import { CAVEAT } from "../lib/wording.js";
 
 const api = globalThis.browser ?? globalThis.chrome;
 const $ = (id) => document.getElementById(id);
@@ -58,6 +59,7 @@ async function showCount(tab) {
   $("flagged-label").textContent = `${flagged === 1 ? "image" : "images"} flagged on this page`;
 }
 
+$("caveat").textContent = CAVEAT;
 $("open-options").addEventListener("click", (event) => {
   event.preventDefault();
   api.runtime.openOptionsPage();

@@ -203,7 +203,7 @@ def browser(chromium_path, tmp_path_factory, relay):
             worker = context.service_workers[0] if context.service_workers \
                 else context.wait_for_event("serviceworker", timeout=30_000)
             assert worker.url.endswith("/background.js")
-            worker.evaluate("url => chrome.storage.local.set({settings: {relayUrl: url}})", relay.url)
+            worker.evaluate("url => chrome.storage.local.set({settings: {engine: 'relay', relayUrl: url}})", relay.url)
             yield context, worker
         finally:
             context.close()

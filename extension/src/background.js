@@ -2,6 +2,8 @@
  * Service worker (Chromium) / background script (Firefox): wires the browser APIs into lib/service.js.
  * No remote code: everything it runs ships with the extension.
  */
+import { answerEngineRequest } from "./engine/host.js";
+import { createBrowserEngine } from "./lib/browser_engine.js";
 import { decodeDataUrl } from "./lib/bytes.js";
 import { VerdictCache } from "./lib/cache.js";
 import { createChecker } from "./lib/checker.js";
@@ -25,6 +27,10 @@ async function getCache() {
   }
   return cache;
 }
+
+// The in-browser engine: in the offscreen document (Chromium), or right here where there is a DOM (Firefox).
+const browserEngine = createBrowserEngine({ api, inProcess: typeof document === "undefined" ? null : answerEngineRequest });
+const getBrowserEngine = async () => ((await loadSettings(api.storage.local)).engine === "browser" ? browserEngine : null);
 
 async function getRelay() {
   const { relayUrl, token } = await loadSettings(api.storage.local);
@@ -59,6 +65,7 @@ async function getChecker() {
     cache: verdicts,
     saveCache: () => api.storage.session.set({ [CACHE_KEY]: verdicts.toJSON() }),
     getRelay,
+    getBrowserEngine,
     fetchImage,
     readFromPage,
   });
@@ -92,6 +99,7 @@ const service = createService({
     checkMany: async (urls, target) => (await getChecker()).checkMany(urls, target),
   },
   getRelay,
+  browserEngine,
   clearCache: async () => {
     (await getCache()).clear();
     await api.storage.session.remove(CACHE_KEY);
@@ -114,10 +122,11 @@ const resyncScanScripts = () => loadScanSites(api.storage.local).then(syncScanSc
 api.runtime.onStartup.addListener(resyncScanScripts);
 api.permissions.onRemoved.addListener(resyncScanScripts);
 
-// Verdicts from another relay may come from another model: forget them when the relay URL changes.
+// Verdicts from another relay or engine may come from another model: forget them when either changes.
 api.storage.onChanged.addListener((changes, area) => {
   const change = changes.settings;
-  if (area === "local" && change && change.oldValue?.relayUrl !== change.newValue?.relayUrl) {
+  const changed = (field) => change.oldValue?.[field] !== change.newValue?.[field];
+  if (area === "local" && change && (changed("relayUrl") || changed("engine"))) {
     getCache().then((verdicts) => verdicts.clear()).then(() => api.storage.session.remove(CACHE_KEY)).catch(console.error);
   }
 });

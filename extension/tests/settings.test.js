@@ -15,6 +15,7 @@ test("defaults: local relay, model's own threshold, AI-only flagging", () => {
 
 test("form input is normalised: trailing slash, numbers from strings, blanks to null", () => {
   const { settings, errors } = validateSettings({
+    engine: "relay",
     relayUrl: " https://relay.example:9000/detector/ ",
     token: "  secret ",
     threshold: "0.6",
@@ -24,6 +25,7 @@ test("form input is normalised: trailing slash, numbers from strings, blanks to 
   });
   assert.deepEqual(errors, {});
   assert.deepEqual(settings, {
+    engine: "relay",
     relayUrl: "https://relay.example:9000/detector",
     token: "secret",
     threshold: 0.6,
@@ -31,6 +33,8 @@ test("form input is normalised: trailing slash, numbers from strings, blanks to 
     flagMode: "ai+unsure",
     minImageSide: 128,
   });
+  assert.equal(validateSettings({}).settings.engine, "browser", "the in-browser engine is the default");
+  assert.match(validateSettings({ engine: "gpu" }).errors.engine, /browser, relay/);
   const blank = validateSettings({ threshold: "", unsureBand: ["", " "] });
   assert.equal(blank.settings.threshold, null);
   assert.equal(blank.settings.unsureBand, null);

@@ -16,13 +16,14 @@ export function getEngine() {
 }
 
 /** {result} for a check of bytes, {info} for the engine's details, or {error: {kind, message}}. */
-export async function answerEngineRequest({ type, bytes }) {
+export async function answerEngineRequest({ type, bytes, tta }) {
   try {
     const loaded = await getEngine();
     if (type === "info") return { info: loaded.info };
-    if (type === "check") return { result: await loaded.check(bytes) };
+    if (type === "check") return { result: await loaded.check(bytes, tta) };
     return { error: { kind: "engine-error", message: `unexpected engine request: ${String(type)}` } };
   } catch (error) {
-    return { error: { kind: error.kind ?? "engine-error", message: error.message ?? String(error) } };
+    const { kind = "engine-error", message = String(error), width, height } = error;
+    return { error: { kind, message, width, height } };
   }
 }

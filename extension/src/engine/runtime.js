@@ -1,27 +1,32 @@
 /**
  * The in-browser engine: the bundled model (vendor/model/) run by LiteRT.js (vendor/litert/, WASM on the CPU),
- * with the edge runtime's pipeline: decode (first frame, no colour conversion), transparency over white, the
- * sidecar's views, threshold and unsure band. Needs a document (the loader adds a <script>): it runs in the
- * offscreen document (Chromium) or the background page (Firefox).
+ * with the edge runtime's pipeline: format allow-list, pixel limits and "too small to judge", decode (first
+ * frame, no colour conversion), transparency over white, large images shrunk as Pillow's draft/reduce, the
+ * sidecar's views, threshold, unsure band and adaptive escalation (the primary view; all views only when its
+ * P(ai) is inside the escalation band). Needs a document (the loader adds a <script>): it runs in the offscreen
+ * document (Chromium) or the background page (Firefox).
  *
  * LiteRT.js' Tensor API has no int8 type and rejects the model's dynamic batch, so tensors go through the
  * runtime's lower-level bindings (the same engine, bit-exact with Python's interpreter), one view per invoke.
  */
 import { getGlobalLiteRt, loadLiteRt } from "../vendor/litert/core.js";
-import { dequantise, rgbOverWhite, viewEncoder } from "../lib/pixels.js";
+import { MAX_IMAGE_BYTES, sizeProblem, sniffFormat } from "../lib/image_limits.js";
+import { dequantise, rgbOverWhite, shrinkLarge, viewEncoder } from "../lib/pixels.js";
 import { modelIo } from "../lib/tflite_io.js";
 
 const VENDOR = new URL("../vendor/", import.meta.url);
 const ELEMENT_TYPES = { float32: 1, uint8: 3, int8: 9 };
-// The relay's limits: its request body limit and Pillow's decompression-bomb guard in edge_runtime/preprocess.py.
-export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
-export const MAX_PIXELS = 64_000_000;
+// edge_runtime.adaptive.DEFAULT_WIDENING: without a sidecar `escalation_band`, the unsure band widened 2x.
+const DEFAULT_WIDENING = 2;
+const TTA_MODES = ["adaptive", "always", "never"];
 
-/** Why an image got no verdict: kind is "unreadable" or "too-large", as the relay's errors. */
+/** Why an image got no verdict: kind is "unreadable", "too-large" or "too-small", as the relay's errors. */
 export class ImageError extends Error {
-  constructor(kind, message) {
+  constructor(kind, message, { width, height } = {}) {
     super(message);
     this.kind = kind;
+    this.width = width;
+    this.height = height;
   }
 }
 
@@ -44,6 +49,10 @@ export async function createEngine() {
   const views = metadata.tta_views ?? ["original", "flip", "bright+5", "bright-5"];
   const threshold = Number(metadata.threshold);
   const unsureBand = metadata.unsure_band ?? [threshold, threshold];
+  const escalationBand = metadata.escalation_band ?? [
+    Math.max(0, threshold - DEFAULT_WIDENING * (threshold - unsureBand[0])),
+    Math.min(1, threshold + DEFAULT_WIDENING * (unsureBand[1] - threshold)),
+  ];
   const encode = viewEncoder(views, size, io.input);
 
   const modelPointer = wasm._malloc(modelBytes.byteLength);
@@ -96,30 +105,40 @@ export async function createEngine() {
     }
   }
 
-  /** P(ai) per entry of an encoded batch (count views of size x size x 3), one invoke per view. */
-  async function predict(batch, count) {
+  /** P(ai) of views first..last-1 of an encoded batch (views of size x size x 3), one invoke per view. */
+  async function predict(batch, first, last) {
     const plane = size * size * 3;
     const probabilities = [];
-    for (let i = 0; i < count; i++) probabilities.push(await predictOne(batch.subarray(i * plane, (i + 1) * plane)));
+    for (let i = first; i < last; i++) probabilities.push(await predictOne(batch.subarray(i * plane, (i + 1) * plane)));
     return probabilities;
   }
 
-  /** The verdict on image bytes, shaped like the relay's answer; rejects with ImageError for bad input. */
-  async function check(bytes) {
+  /**
+   * The verdict on image bytes, shaped like the relay's answer; rejects with ImageError for bad input.
+   * tta as the edge runtime's: "adaptive" (default), "always" (every view) or "never" (the primary view only).
+   */
+  async function check(bytes, tta = "adaptive") {
+    if (!TTA_MODES.includes(tta)) throw new Error(`tta must be one of ${TTA_MODES.join(", ")}`);
     const started = performance.now();
-    const image = await decode(bytes);
+    const batch = encode(await decode(bytes, size));
     const decoded = performance.now();
-    const probabilities = await predict(encode(image), views.length);
+    const probabilities = await predict(batch, 0, 1);
+    const escalates = escalationBand[0] < probabilities[0] && probabilities[0] < escalationBand[1];
+    if (tta === "always" || (tta === "adaptive" && escalates)) {
+      probabilities.push(...(await predict(batch, 1, views.length)));
+    }
     const probability = probabilities.reduce((sum, p) => sum + p, 0) / probabilities.length;
     const done = performance.now();
     return {
       label: decide(probability, threshold, unsureBand),
       probability,
-      view_probabilities: Object.fromEntries(views.map((name, i) => [name, probabilities[i]])),
+      view_probabilities: Object.fromEntries(probabilities.map((p, i) => [views[i], p])),
       threshold,
       unsure_band: unsureBand,
       model_version: String(metadata.model_version ?? "unknown"),
       variant: String(metadata.variant ?? "unknown"),
+      tta,
+      views_run: views.slice(0, probabilities.length),
       timings_ms: { decode: decoded - started, infer: done - decoded, total: done - started },
     };
   }
@@ -127,14 +146,20 @@ export async function createEngine() {
   return {
     check,
     predict,
-    info: { ...metadata, views, threads, accelerator: "wasm", input: io.input, output: io.output },
+    info: { ...metadata, views, escalationBand, threads, accelerator: "wasm", input: io.input, output: io.output },
   };
 }
 
-/** Image bytes -> RGB pixels: first frame, no colour management or EXIF rotation (as Pillow), alpha over white. */
-export async function decode(bytes) {
+/**
+ * Image bytes -> RGB pixels ready for the resize: a format the edge runtime reads, within its pixel limits and
+ * judgeable; first frame, no colour management or EXIF rotation (as Pillow), alpha over white, large images
+ * shrunk as preprocess.load_image does (to no less than 2 x inputSize on each side).
+ */
+export async function decode(bytes, inputSize) {
   if (bytes.byteLength === 0) throw new ImageError("unreadable", "empty file (0 bytes)");
-  if (bytes.byteLength > MAX_IMAGE_BYTES) throw new ImageError("too-large", `image over ${MAX_IMAGE_BYTES / 1048576} MB`);
+  if (bytes.byteLength > MAX_IMAGE_BYTES) throw new ImageError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
+  const format = sniffFormat(bytes);
+  if (format === null) throw new ImageError("unreadable", "not an image, or a format this tool does not read (JPEG, PNG, GIF, WebP, BMP)");
   let bitmap;
   try {
     bitmap = await createImageBitmap(new Blob([bytes]), {
@@ -143,15 +168,16 @@ export async function decode(bytes) {
       imageOrientation: "none",
     });
   } catch {
-    throw new ImageError("unreadable", "not an image the browser can decode");
+    throw new ImageError("unreadable", "truncated or corrupt image data");
   }
   try {
     const { width, height } = bitmap;
-    if (width * height > MAX_PIXELS) throw new ImageError("too-large", `image over ${MAX_PIXELS / 1e6} megapixels`);
+    const problem = sizeProblem(width, height, format);
+    if (problem) throw new ImageError(problem.kind, problem.message, { width, height });
     const canvas = new OffscreenCanvas(width, height);
     const context = canvas.getContext("2d", { willReadFrequently: true });
     context.drawImage(bitmap, 0, 0);
-    return rgbOverWhite(width, height, context.getImageData(0, 0, width, height).data);
+    return shrinkLarge(rgbOverWhite(width, height, context.getImageData(0, 0, width, height).data), format, 2 * inputSize);
   } finally {
     bitmap.close();
   }

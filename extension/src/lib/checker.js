@@ -1,8 +1,9 @@
 /**
  * Check images by URL: find the bytes (cache by URL, worker fetch, data: URL, else the page's copy), skip bytes
- * already judged (cache by hash), send the rest to the relay, and fall back to the relay's check-url only for
- * images whose bytes the extension cannot read.
+ * already judged (cache by hash), check the rest in the browser engine or send them to the relay, and fall back
+ * to the relay's check-url only for images whose bytes the extension cannot read.
  */
+import { EngineError } from "./browser_engine.js";
 import { decodeDataUrl, sha256Hex } from "./bytes.js";
 import { MAX_BATCH, RelayError } from "./relay.js";
 
@@ -10,11 +11,12 @@ import { MAX_BATCH, RelayError } from "./relay.js";
  * deps:
  *   cache: VerdictCache; saveCache(): persist it after changes;
  *   getRelay(): a relay client for the current settings;
+ *   getBrowserEngine(): the in-browser engine when the settings choose it, else null (the relay checks);
  *   fetchImage(url): {bytes, type} or null (the worker's own fetch, with the extension's host permissions);
  *   readFromPage(url, target): {bytes, type} or null (the content script in target = {tabId, frameId}).
- * Outcomes are {ok: true, result, via: "cache"|"bytes"|"url"} or {ok: false, error: {kind, message, ...}}.
+ * Outcomes are {ok: true, result, via: "cache"|"bytes"|"url"|"browser"} or {ok: false, error: {kind, message, ...}}.
  */
-export function createChecker({ cache, saveCache = async () => {}, getRelay, fetchImage, readFromPage }) {
+export function createChecker({ cache, saveCache = async () => {}, getRelay, getBrowserEngine = async () => null, fetchImage, readFromPage }) {
   async function obtainBytes(url, target) {
     if (/^data:/i.test(url)) return decodeDataUrl(url);
     if (/^https?:/i.test(url)) {
@@ -56,13 +58,34 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, fet
       }
     }
 
-    if (toSend.size > 0 || toSendByUrl.length > 0) {
+    const engine = toSend.size > 0 || toSendByUrl.length > 0 ? await getBrowserEngine() : null;
+    if (engine) {
+      await checkInBrowser(engine, [...toSend.entries()], urls, outcomes);
+      for (const index of toSendByUrl) outcomes[index] = failure("unreadable", "the page does not let the extension read this image");
+    } else if (toSend.size > 0 || toSendByUrl.length > 0) {
       const relay = await getRelay();
       await sendBytes(relay, [...toSend.entries()], urls, outcomes);
       await sendUrls(relay, toSendByUrl, urls, outcomes);
     }
     if (uncached.length > 0) await saveCache();
     return outcomes;
+  }
+
+  // One image at a time: the engine runs one model at a time, and each answer is cached as soon as it comes.
+  async function checkInBrowser(engine, entries, urls, outcomes) {
+    for (const [sha256, { image, indices }] of entries) {
+      let outcome;
+      try {
+        outcome = { ok: true, result: { ...(await engine.check(image.bytes)), sha256 }, via: "browser" };
+      } catch (error) {
+        if (!(error instanceof EngineError)) throw error;
+        outcome = { ok: false, error: error.toJSON() };
+      }
+      for (const index of indices) {
+        if (outcome.ok) cache.put({ url: urls[index], sha256, result: outcome.result });
+        outcomes[index] = outcome;
+      }
+    }
   }
 
   async function sendBytes(relay, entries, urls, outcomes) {

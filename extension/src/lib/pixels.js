@@ -100,6 +100,44 @@ export function resizeBilinear(image, width, height) {
   return out;
 }
 
+/**
+ * Box-downscale by whole factors (Pillow's Image.reduce): each output pixel is the rounded mean of its block;
+ * the blocks on the right and bottom edges may be smaller. Output size ceil(width / fx) x ceil(height / fy).
+ */
+export function reduceBox(image, fx, fy) {
+  if (fx === 1 && fy === 1) return image;
+  const width = Math.ceil(image.width / fx);
+  const height = Math.ceil(image.height / fy);
+  const out = rgbImage(width, height);
+  for (let y = 0; y < height; y++) {
+    const y1 = Math.min(image.height, (y + 1) * fy);
+    for (let x = 0; x < width; x++) {
+      const x1 = Math.min(image.width, (x + 1) * fx);
+      const count = (y1 - y * fy) * (x1 - x * fx);
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let yy = y * fy; yy < y1; yy++) for (let xx = x * fx; xx < x1; xx++) sum += image.data[(yy * image.width + xx) * 3 + c];
+        out.data[(y * width + x) * 3 + c] = Math.floor((sum + count / 2) / count);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * What edge_runtime.preprocess.load_image does to large images before the resize: a JPEG is decoded at 1/2,
+ * 1/4 or 1/8 scale while both sides stay >= minSide (Pillow's draft; here a box mean of the full decode, which
+ * approximates the DCT scaling), then any image is box-reduced by whole factors while both sides stay >= minSide.
+ */
+export function shrinkLarge(image, format, minSide) {
+  let shrunk = image;
+  if (format === "JPEG") {
+    const scale = [8, 4, 2, 1].find((s) => s <= Math.min(Math.floor(image.width / minSide), Math.floor(image.height / minSide))) ?? 1;
+    shrunk = reduceBox(image, scale, scale);
+  }
+  return reduceBox(shrunk, Math.max(1, Math.floor(shrunk.width / minSide)), Math.max(1, Math.floor(shrunk.height / minSide)));
+}
+
 /** The size x size centre at the image's own resolution; a smaller image is first enlarged to that short side. */
 export function centreCrop(image, size) {
   let source = image;

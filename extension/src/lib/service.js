@@ -13,6 +13,7 @@ export const MENU_ID = "check-image";
 /**
  * deps:
  *   storage: chrome.storage.local-like area; checker: createChecker(...); getRelay(): relay client;
+ *   browserEngine: createBrowserEngine(...) (its info() for the popup);
  *   clearCache(): forget cached verdicts; extensionOrigin: "chrome-extension://<id>" (who may change settings);
  *   frames: {inject(target), send(target, message)} for the content script in target = {tabId, frameId};
  *   hasPermission(pattern): whether a host permission is granted; syncScanScripts(sites): register page scan;
@@ -60,6 +61,18 @@ export function createService(deps) {
     } catch (error) {
       const reason = error instanceof RelayError ? error.toJSON() : { kind: "relay-error", message: String(error) };
       return { reachable: false, relayUrl: relay.baseUrl, error: reason };
+    }
+  }
+
+  /** Which engine checks images, and for the browser engine its model, or why it does not run. */
+  async function engineStatus() {
+    const { engine } = await loadSettings(storage);
+    if (engine !== "browser") return { engine };
+    try {
+      const info = await deps.browserEngine.info();
+      return { engine, ready: true, modelVersion: info.model_version ?? null, accelerator: info.accelerator };
+    } catch (error) {
+      return { engine, ready: false, error: { kind: error.kind ?? "engine-error", message: error.message } };
     }
   }
 
@@ -120,6 +133,7 @@ export function createService(deps) {
 
   const fromExtensionPages = {
     "relay-status": () => relayStatus(),
+    "engine-status": () => engineStatus(),
     "set-site-scan": (message) => setSiteScan(message),
     "clear-data": async () => {
       await deps.clearCache();

@@ -1,6 +1,8 @@
 /** User settings: defaults, validation, and loading/saving them in extension storage. */
 
 export const DEFAULT_SETTINGS = Object.freeze({
+  // Where images are checked: "browser" (the bundled model, in this browser) or "relay" (the user's relay).
+  engine: "browser",
   relayUrl: "http://127.0.0.1:8765",
   token: "",
   // null: use the model's own threshold and unsure band, as returned by the relay with each verdict.
@@ -13,6 +15,7 @@ export const DEFAULT_SETTINGS = Object.freeze({
 });
 
 export const FLAG_MODES = Object.freeze(["ai", "ai+unsure"]);
+export const ENGINES = Object.freeze(["browser", "relay"]);
 
 const STORAGE_KEY = "settings";
 
@@ -31,6 +34,10 @@ export function validateSettings(input = {}) {
       errors[field] = error.message;
     }
   };
+  check("engine", (value) => {
+    if (!ENGINES.includes(value)) throw new Error(`must be one of ${ENGINES.join(", ")}`);
+    return value;
+  });
   check("relayUrl", parseRelayUrl);
   check("token", (value) => String(value).trim());
   check("threshold", (value) => (isBlank(value) ? null : parseProbability(value)));

@@ -58,6 +58,7 @@ function describeResult(result, settings) {
       unsureBand,
       modelVersion: result.model_version,
       sha256: result.sha256,
+      engine: result.engine ?? "relay", // which engine answered: "browser" or "relay"
       // What the details panel prints, worded here because the content script cannot import modules.
       wording: {
         verdict: verdictLine(label, p),
@@ -90,8 +91,10 @@ function describeError({ kind, message = "", retryAfter = null, width, height })
       return badge("unauthorized", "relay", "Token rejected", "The relay refused the token; set it on the options page.");
     case "too-small":
       return badge("too-small", "image", "Too small", `Image too small to judge (${width}×${height} px).`);
+    case "engine-error":
+      return badge("error", "relay", "Engine failed", `The in-browser engine could not run: ${message}. Reload the extension, or check with your relay (options).`);
     case "too-large":
-      return badge("too-large", "image", "Too large", `The relay refused the image as too large: ${message}.`);
+      return badge("too-large", "image", "Too large", `The image is too large to check: ${message}.`);
     case "unreadable":
     case "refused":
       return badge("unreadable", "image", "Unreadable image", `The image could not be read: ${message}.`);

@@ -1,4 +1,4 @@
-/** Options page: relay URL and token, threshold and unsure band, what page scan flags, local data. */
+/** Options page: where images are checked, relay URL and token, threshold and unsure band, what page scan flags, local data. */
 import { exportReports, loadReports } from "../lib/reports.js";
 import { loadSettings, relayOriginPattern, saveSettings, validateSettings } from "../lib/settings.js";
 import { loadScanSites } from "../lib/sites.js";
@@ -9,6 +9,7 @@ const form = document.getElementById("settings");
 const $ = (id) => document.getElementById(id);
 
 function fillForm(settings) {
+  form.engine.value = settings.engine;
   form.relayUrl.value = settings.relayUrl;
   form.token.value = settings.token;
   form.threshold.value = settings.threshold ?? "";
@@ -20,6 +21,7 @@ function fillForm(settings) {
 
 function readForm() {
   return {
+    engine: form.engine.value,
     relayUrl: form.relayUrl.value,
     token: form.token.value,
     threshold: form.threshold.value,

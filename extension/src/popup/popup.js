@@ -1,4 +1,4 @@
-/** Popup: relay status, page scan on/off for the current site, and how many images on the page are flagged. */
+/** Popup: which engine checks images (and the relay's status), page scan on/off for the current site, and how many images on the page are flagged. */
 import { relayOriginPattern, loadSettings } from "../lib/settings.js";
 import { isScanAllowed, loadScanSites, sitePattern } from "../lib/sites.js";
 import { CAVEAT } from "../lib/wording.js";
@@ -21,6 +21,24 @@ async function showRelayStatus() {
     });
     $("relay-model").replaceChildren(button);
   }
+}
+
+// Which engine checks images: the in-browser one (default), or the relay, whose status then shows above.
+async function showEngine() {
+  const status = await api.runtime.sendMessage({ type: "engine-status" });
+  const engine = $("engine");
+  if (status.engine === "relay") {
+    engine.dataset.state = "relay";
+    engine.textContent = "Images are checked by your relay.";
+    await showRelayStatus();
+    return;
+  }
+  engine.dataset.state = status.ready ? "ok" : "down";
+  engine.textContent = status.ready
+    ? `Images are checked in this browser (model ${status.modelVersion ?? "unknown"}, ${status.accelerator === "wasm" ? "WebAssembly on the CPU" : status.accelerator}).`
+    : `The in-browser engine does not run: ${status.error.message}`;
+  $("relay").dataset.state = "off";
+  $("relay-status").textContent = "Relay not used: images are checked in this browser (change it in the options).";
 }
 
 async function showSite(tab) {
@@ -66,4 +84,4 @@ $("open-options").addEventListener("click", (event) => {
 });
 
 const [tab] = await api.tabs.query({ active: true, currentWindow: true });
-await Promise.all([showRelayStatus(), showSite(tab), showCount(tab)]);
+await Promise.all([showEngine(), showSite(tab), showCount(tab)]);

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from edge_runtime import Detector
+from axe_support import axe_results, serious_violations, wording_problems
+from edge_runtime import Detector, wording
 from server import Config, create_app
 from server_support import no_outside_network, sample_images
 
@@ -18,7 +19,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-VERDICT_WORDS = {"ai": "AI-generated", "human": "Human-made", "unsure": "Unsure"}
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,15 @@ def test_upload_shows_the_verdict(page, image):
     want = Detector(threads=1).check(image.read_bytes())
     verdict = page.locator("#verdict")
     assert verdict.get_attribute("data-label") == want.label
-    assert VERDICT_WORDS[want.label] in verdict.inner_text()
-    assert f"{100 * want.probability:.1f}%" in verdict.inner_text()
+    assert verdict.inner_text() == wording.verdict_line(want.label, want.probability)
+    assert page.inner_text("#probability-text") == wording.rules_line(want.threshold, want.unsure_band)
+    assert page.inner_text("#caveat") == wording.CAVEAT
     rows = page.locator("#views tbody tr")
     assert rows.count() == len(want.view_probabilities)
     for i, (name, p) in enumerate(want.view_probabilities.items()):
         assert rows.nth(i).inner_text().split("\t")[0] == name
-        assert f"{100 * p:.1f}%" in rows.nth(i).inner_text()
+        assert rows.nth(i).inner_text().split("\t")[-1] == wording.score_percent(p)
+    assert wording_problems(page.inner_text(".verdict-box")) == []
     bar = page.locator("#probability-bar").bounding_box()
     track = page.locator(".bar").bounding_box()
     assert bar["width"] / track["width"] == pytest.approx(want.probability, abs=0.02)
@@ -77,6 +79,22 @@ def test_upload_shows_the_verdict(page, image):
     page.screenshot(path=str(ARTIFACTS / f"demo-page{image.suffix}.png"), full_page=True)
     assert page.console_errors == []  # no script errors, no Content-Security-Policy violations
     assert page.outside_requests == []  # works offline: nothing loaded from anywhere else
+
+
+def test_page_with_a_result_is_accessible(page):
+    """Keyboard reaches the file picker; with a result shown, axe-core finds no serious or critical violation in
+    light or dark colours. Screenshots: test-artifacts/demo-page-result.png and demo-page-result-dark.png."""
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "drop-zone"
+    page.set_input_files("#file-input", str(sample_images()[0]))
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        assert serious_violations(axe_results(page)) == [], f"{scheme} colours"
+        page.screenshot(path=str(ARTIFACTS / f"demo-page-result{'-dark' if scheme == 'dark' else ''}.png"),
+                        full_page=True)
+    assert page.console_errors == []
 
 
 def test_bad_file_shows_the_reason(page, tmp_path):

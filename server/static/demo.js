@@ -1,12 +1,13 @@
 // Demo page for the relay: send a picked/dropped image or a URL to the API and draw the verdict.
-"use strict";
+// wording.js is the extension's wording module, copied byte for byte (extension/tests/wording.test.js checks).
+import { CAVEAT, rulesLine, scorePercent, verdictLine } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
-const VERDICTS = { ai: "AI-generated", human: "Human-made", unsure: "Unsure" };
 let previewUrl = null;
 
-function percent(p) {
-  return (100 * p).toFixed(1) + "%";
+// A bar length, not a figure people read: that is scorePercent's job.
+function width(p) {
+  return `${100 * p}%`;
 }
 
 function headers(extra) {
@@ -45,12 +46,12 @@ async function send(path, body, contentType) {
 function showResult(result) {
   const verdict = $("verdict");
   verdict.dataset.label = result.label;
-  verdict.textContent = `${VERDICTS[result.label] || result.label} — P(AI) ${percent(result.probability)}`;
-  $("probability-bar").style.width = percent(result.probability);
+  verdict.textContent = verdictLine(result.label, result.probability);
+  $("probability-bar").style.width = width(result.probability);
   $("probability-bar").dataset.label = result.label;
-  $("threshold-marker").style.left = percent(result.threshold);
-  $("probability-text").textContent = `threshold ${percent(result.threshold)}, unsure between ` +
-    `${percent(result.unsure_band[0])} and ${percent(result.unsure_band[1])}`;
+  $("threshold-marker").style.left = width(result.threshold);
+  $("probability-text").textContent = rulesLine(result.threshold, result.unsure_band);
+  $("caveat").textContent = CAVEAT;
 
   const rows = $("views").tBodies[0];
   rows.replaceChildren();
@@ -62,10 +63,10 @@ function showResult(result) {
     bar.className = "mini-bar";
     const fill = document.createElement("div");
     fill.className = "fill";
-    fill.style.width = percent(p);
+    fill.style.width = width(p);
     bar.append(fill);
     barCell.append(bar);
-    row.insertCell().textContent = percent(p);
+    row.insertCell().textContent = scorePercent(p);
   }
 
   const t = result.timings_ms;

@@ -50,6 +50,7 @@ def register(app: Flask, limiter: Limiter) -> None:
                      methods=["POST"])
     app.add_url_rule("/api/v1/check-batch", "check_batch", limited(check_batch, config.batch_rate_limit),
                      methods=["POST"])
+    app.add_url_rule("/api/v1/explain", "explain", limited(explain, config.batch_rate_limit), methods=["POST"])
 
 
 def demo():
@@ -89,14 +90,20 @@ def metrics():
 
 def check():
     """Check one image sent as the request body or as multipart field `file`."""
-    tta = _tta_flag()
-    return jsonify(relay().checker.check(_uploaded_image(), tta=tta))
+    tta, trust_metadata = _tta_flag(), _metadata_flag()
+    return jsonify(relay().checker.check(_uploaded_image(), tta=tta, trust_metadata=trust_metadata))
+
+
+def explain():
+    """Where the model sees signs of generation in one image (body or multipart `file`): a window map of
+    P(ai) and the picture tinted by it. As heavy as a batch, so it shares the batch rate limit."""
+    return jsonify(relay().checker.explain(_uploaded_image()))
 
 
 def check_url():
     """Fetch a public image URL server-side (through the SSRF guard) and check it."""
     state = relay()
-    tta = _tta_flag()
+    tta, trust_metadata = _tta_flag(), _metadata_flag()
     if not state.config.allow_url_fetch:
         raise ApiError(403, "url fetching is disabled on this server")
     body = _json_body()
@@ -105,7 +112,7 @@ def check_url():
     start = time.perf_counter()
     data = _fetch(body["url"], time.monotonic() + state.config.fetch_timeout_s, state.config)
     fetch_ms = (time.perf_counter() - start) * 1000
-    result = _check_fetched(data, tta, wait_s=state.config.detector_wait_s)
+    result = _check_fetched(data, tta, wait_s=state.config.detector_wait_s, trust_metadata=trust_metadata)
     result["timings_ms"]["fetch"] = round(fetch_ms, 3)
     return jsonify(result)
 
@@ -117,7 +124,7 @@ def check_batch():
     """
     state = relay()
     config = state.config
-    tta = _tta_flag()
+    tta, trust_metadata = _tta_flag(), _metadata_flag()
     files, urls = _batch_items()
     count = len(files) + len(urls)
     if count == 0:
@@ -136,9 +143,9 @@ def check_batch():
                 raise item
             wait_s = max(0.0, deadline - time.monotonic())
             if index < len(files):
-                result = state.checker.check(item, tta=tta, wait_s=wait_s)
+                result = state.checker.check(item, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
             else:
-                result = _check_fetched(item, tta, wait_s=wait_s)
+                result = _check_fetched(item, tta, wait_s=wait_s, trust_metadata=trust_metadata)
             results.append({"index": index, "ok": True, **result})
         except ApiError as exc:
             state.metrics.observe_item_error(exc.code)
@@ -165,10 +172,10 @@ def _fetch_item(url, deadline: float, config: Config) -> Union[bytes, ApiError]:
         return exc
 
 
-def _check_fetched(data: bytes, tta: bool, wait_s: float) -> dict:
+def _check_fetched(data: bytes, tta: bool, wait_s: float, trust_metadata: bool) -> dict:
     if not data:
         raise ApiError(422, "the url's file is empty (0 bytes)")
-    return relay().checker.check(data, tta=tta, wait_s=wait_s)
+    return relay().checker.check(data, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
 
 
 def _tta_flag() -> bool:
@@ -178,6 +185,16 @@ def _tta_flag() -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ApiError(400, "tta must be 0 or 1")
+
+
+def _metadata_flag() -> bool:
+    """`?metadata=0` labels by the model alone, even when the file's metadata names an AI generator."""
+    value = request.args.get("metadata", "1").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(400, "metadata must be 0 or 1")
 
 
 def _uploaded_image() -> bytes:

@@ -1,12 +1,15 @@
 """Checks for the relay: a small pool of Detectors (each used by one thread at a time) behind a result cache."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import queue
 import time
 from contextlib import contextmanager
 from typing import Callable, Optional
 
+from edge_runtime import explain
 from edge_runtime.preprocess import ImageError
 
 from .cache import ResultCache
@@ -53,8 +56,10 @@ class Checker:
         self.metrics = metrics
         self.model_version = str(pool.info.get("model_version", "unknown"))
 
-    def check(self, data: bytes, tta: bool = True, wait_s: Optional[float] = None) -> dict:
-        """The result dict for the image `data`: label, probability, ..., sha256, cached, timings_ms.
+    def check(self, data: bytes, tta: bool = True, wait_s: Optional[float] = None,
+              trust_metadata: bool = True) -> dict:
+        """The result dict for the image `data`: label, probability, ..., evidence, reason, sha256, cached,
+        timings_ms. `trust_metadata=False` turns off the rule that metadata naming a generator means "ai".
 
         Raises ApiError 400 for an empty body, 422 for bytes that are not a usable image, and 503 when no
         Detector is free within `wait_s` seconds.
@@ -63,7 +68,7 @@ class Checker:
             raise ApiError(400, "empty image (0 bytes)")
         start = time.perf_counter()
         sha256 = hashlib.sha256(data).hexdigest()
-        key = (sha256, self.model_version, tta)
+        key = (sha256, self.model_version, tta, trust_metadata)
         result = self.cache.get(key)
         self.metrics.observe_cache(hit=result is not None)
         if result is not None:
@@ -72,8 +77,31 @@ class Checker:
                     "timings_ms": {"decode": 0.0, "infer": 0.0, "total": round(elapsed_ms, 3)}}
         with self.pool.borrow(wait_s) as detector:
             try:
-                result = detector.check(data, tta=tta).to_dict()
+                result = detector.check(data, tta=tta, trust_metadata=trust_metadata).to_dict()
             except ImageError as exc:
                 raise ApiError(422, exc.reason) from None
         self.cache.put(key, {name: value for name, value in result.items() if name != "timings_ms"})
         return {**result, "sha256": sha256, "cached": False}
+
+    def explain(self, data: bytes, wait_s: Optional[float] = None) -> dict:
+        """The explanation map of the image `data` (edge_runtime.explain) plus `overlay`, the picture tinted
+        where the model sees AI as a JPEG data URL; cached like checks. Same errors as `check`."""
+        if not data:
+            raise ApiError(400, "empty image (0 bytes)")
+        sha256 = hashlib.sha256(data).hexdigest()
+        key = (sha256, self.model_version, "explain")
+        answer = self.cache.get(key)
+        self.metrics.observe_cache(hit=answer is not None)
+        if answer is not None:
+            return {**answer, "sha256": sha256, "cached": True}
+        with self.pool.borrow(wait_s) as detector:
+            try:
+                explanation = detector.explain(data)
+            except ImageError as exc:
+                raise ApiError(422, exc.reason) from None
+        image = io.BytesIO()
+        explain.overlay(data, explanation).save(image, "JPEG", quality=90)
+        answer = {**explanation.to_dict(), "grid_size": len(explanation.grid),
+                  "overlay": "data:image/jpeg;base64," + base64.b64encode(image.getvalue()).decode("ascii")}
+        self.cache.put(key, answer)
+        return {**answer, "sha256": sha256, "cached": False}

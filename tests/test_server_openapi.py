@@ -103,6 +103,8 @@ def calls():
         ("post", "/api/v1/check-batch", {"data": {"file": [(io.BytesIO(webp), "a.webp"),
                                                            (io.BytesIO(b"bad"), "b.png")]}}, 200),
         ("post", "/api/v1/check-batch", {"json": {"urls": []}}, 400),
+        ("post", "/api/v1/explain", {"data": webp, "content_type": "image/webp"}, 200),
+        ("post", "/api/v1/explain", {"data": b"nope", "content_type": "image/png"}, 422),
     ]
 
 

@@ -4,6 +4,7 @@
  * background page has a DOM and answers in-process (`inProcess`, engine/host.js' answerEngineRequest).
  */
 import { bytesToBase64 } from "./base64.js";
+import { MAX_IMAGE_BYTES } from "./image_limits.js";
 
 const OFFSCREEN_URL = "engine/offscreen.html";
 
@@ -63,7 +64,10 @@ export function createBrowserEngine({ api, inProcess = null }) {
 
   return {
     /** The verdict on image bytes (Uint8Array), shaped like the relay's, with engine: "browser". */
-    check: async (bytes) => ({ ...(await ask("check", bytes)).result, engine: "browser" }),
+    async check(bytes) {
+      if (bytes.byteLength > MAX_IMAGE_BYTES) throw new EngineError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
+      return { ...(await ask("check", bytes)).result, engine: "browser" };
+    },
     /** The engine's model and runtime details. */
     info: async () => (await ask("info")).info,
   };

@@ -432,8 +432,10 @@ def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
     expect(panel).to_be_hidden()
     expect(button).to_have_attribute("aria-expanded", "false")
     assert page.evaluate(focused) == [ai["url"], "badge"]
+    page.emulate_media(reduced_motion="reduce")
     page.keyboard.press(" ")
     expect(panel).to_be_visible()
+    assert page.evaluate("() => document.getAnimations().length") == 0  # nothing moves
     verdict = ai["verdict"]
     text = panel.inner_text()
     assert wording.verdict_line(verdict["label"], verdict["probability"]) in text

@@ -86,8 +86,10 @@ def test_page_with_a_result_is_accessible(page):
     light or dark colours. Screenshots: test-artifacts/demo-page-result.png and demo-page-result-dark.png."""
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.id") == "drop-zone"
+    page.emulate_media(reduced_motion="reduce")
     page.set_input_files("#file-input", str(sample_images()[0]))
     page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.evaluate("() => document.getAnimations().length") == 0  # the result appears without motion
     ARTIFACTS.mkdir(exist_ok=True)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)

@@ -117,8 +117,9 @@ class Site:
         return data
 
     def add_page(self, name: str, body: str) -> str:
-        (self.root / name).write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{name}</title>"
-                                      f"<style>{PAGE_CSS}</style></head><body>{body}</body></html>")
+        (self.root / name).write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                                      f"<title>{name}</title><style>{PAGE_CSS}</style></head>"
+                                      f"<body>{body}</body></html>")
         return f"{self.url}/{name}"
 
     def close(self):

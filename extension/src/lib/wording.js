@@ -19,7 +19,8 @@ export const SHORT_LABELS = { ai: "AI", human: "Human", unsure: "Unsure" };
 
 /** What the score is and is not, in one line. */
 export const CAVEAT =
-  "The AI score is a model's estimate from the pixels, not proof: it can be wrong, most of all on styles and generators it was not trained on.";
+  "The AI score is a model's estimate from the pixels, not proof: it can be wrong, " +
+  "most of all on styles and generators it was not trained on.";
 
 /** A probability as a whole percent: "93%", never "100%" or "0%" (">99%", "<1%"). */
 export function scorePercent(p) {

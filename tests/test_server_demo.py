@@ -117,3 +117,35 @@ def test_refused_url_shows_the_reason(page):
     error = page.locator("#error")
     error.wait_for(state="visible", timeout=30_000)
     assert "403" in error.inner_text() and "not a public" in error.inner_text()
+
+
+def test_evidence_and_heatmap_on_request(page, manifest_rows):
+    """A NovelAI PNG: the page lists its metadata evidence, then shows the heatmap overlay on request.
+    Screenshot: test-artifacts/demo-page-evidence-heatmap.png."""
+    from conftest import pick
+    novelai = pick(manifest_rows, "tsunamori-novelai", 1)[0]
+    page.set_input_files("#file-input", str(novelai))
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.locator("#verdict").get_attribute("data-label") == "ai"
+    evidence = page.inner_text("#evidence-list")
+    assert "Labelled AI because the file's metadata says so" in evidence
+    assert "Names an AI generator: PNG text 'Software': NovelAI" in evidence
+    original = page.get_attribute("#preview", "src")
+    page.click("#explain-button")
+    page.wait_for_function("() => document.querySelector('#preview').src.startsWith('data:image/jpeg')",
+                           timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#preview').complete")
+    assert page.evaluate("() => document.querySelector('#preview').naturalWidth") == 512
+    assert "windows" in page.inner_text("#explain-text")
+    assert page.inner_text("#explain-button") == "Hide the heatmap"
+    assert serious_violations(axe_results(page)) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-page-evidence-heatmap.png"), full_page=True)
+    page.click("#explain-button")
+    assert page.get_attribute("#preview", "src") == original
+    page.uncheck("#metadata-input")  # the same bytes again (under another name, so the picker sees a change)
+    page.set_input_files("#file-input", files=[{"name": "again.png", "mimeType": "image/png",
+                                                "buffer": novelai.read_bytes()}])
+    page.wait_for_selector("#evidence-list li[data-kind='generator']")
+    page.wait_for_function("() => !document.querySelector('#evidence-list').innerText.includes('Labelled AI')")
+    assert page.console_errors == [] and page.outside_requests == []

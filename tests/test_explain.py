@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import pytest
+from PIL import Image
 from conftest import pick
 from edge_runtime import Detector, ImageError, explain, preprocess
 
@@ -82,3 +83,16 @@ def test_bad_input_and_bad_grid(det, confident_pair):
         det.explain(b"not an image")
     with pytest.raises(ValueError):
         det.explain(confident_pair[0], grid=1)
+
+
+def test_cli_writes_one_overlay_per_image(confident_pair, tmp_path, capsys, monkeypatch):
+    from edge_runtime import cli
+    ai, human = confident_pair
+    out_dir = tmp_path / "overlays"
+    assert cli.main(["--explain", str(out_dir), str(ai), str(human)]) == 0
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert written == sorted([f"{ai.stem}.explain.png", f"{human.stem}.explain.png"])
+    assert Image.open(out_dir / f"{ai.stem}.explain.png").size == preprocess.load_image(ai).size
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(ai.read_bytes())))
+    assert cli.main(["--explain", str(out_dir), "-"]) == 1  # stdin is checked, but cannot be explained
+    assert "--explain needs a file" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 
@@ -224,3 +225,14 @@ def test_stripped_novelai_png_is_judged_by_the_model_alone(det, manifest_rows):
     Image.open(novelai).save(out, "PNG")  # Pillow writes no text chunks unless asked
     result = det.check(out.getvalue())
     assert result.evidence == [] and result.reason == "model"
+
+
+def test_cli_reports_evidence_and_can_ignore_metadata(manifest_rows, capsys):
+    from edge_runtime import cli
+    novelai = str(pick(manifest_rows, "tsunamori-novelai", 1)[0])
+    assert cli.main(["--json", novelai]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["label"], record["reason"]) == ("ai", "metadata")
+    assert record["evidence"][0] == {"kind": "generator", "detail": "PNG text 'Software': NovelAI"}
+    assert cli.main(["--json", "--ignore-metadata", novelai]) == 0
+    assert json.loads(capsys.readouterr().out)["reason"] == "model"

@@ -48,12 +48,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace, environ=os.environ) -> Config:
-    """Config from the environment and the command line; the Host check follows the bind address."""
+    """Config from the environment and the command line; the Host check follows the bind address, and each
+    Detector's interpreter threads are the CPUs divided among the --workers."""
     overrides = {"model": args.model, "rate_limit": args.rate_limit}
     if args.no_url_fetch:
         overrides["allow_url_fetch"] = False
     if args.json_logs:
         overrides["json_logs"] = True
+    if ENV_PREFIX + "MODEL_THREADS" not in environ:
+        # Interpreters sized to the cores: --workers processes (or Detectors) share out the CPUs.
+        overrides["model_threads"] = max(1, (os.cpu_count() or 1) // args.workers)
     if ENV_PREFIX + "TRUSTED_HOSTS" not in environ and args.host not in LOOPBACK_NAMES:
         # Reached by other names than localhost: the Host check is off unless the names are configured.
         overrides["trusted_hosts"] = ("*",)

@@ -11,6 +11,8 @@ from typing import List, Optional, Union
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
 from flask_limiter import Limiter
 
+from edge_runtime.adaptive import DEFAULT_MODE, MODES
+
 from . import fetcher
 from .config import Config, limit_is_off
 from .detection import Checker
@@ -172,19 +174,22 @@ def _fetch_item(url, deadline: float, config: Config) -> Union[bytes, ApiError]:
         return exc
 
 
-def _check_fetched(data: bytes, tta: bool, wait_s: float, trust_metadata: bool) -> dict:
+def _check_fetched(data: bytes, tta: str, wait_s: float, trust_metadata: bool) -> dict:
     if not data:
         raise ApiError(422, "the url's file is empty (0 bytes)")
     return relay().checker.check(data, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
 
 
-def _tta_flag() -> bool:
-    value = request.args.get("tta", "1").strip().lower()
+def _tta_flag() -> str:
+    """`?tta=`: adaptive (default), always or never; 1/true/yes/on mean always, 0/false/no/off never."""
+    value = request.args.get("tta", DEFAULT_MODE).strip().lower()
     if value in ("1", "true", "yes", "on"):
-        return True
+        return "always"
     if value in ("0", "false", "no", "off"):
-        return False
-    raise ApiError(400, "tta must be 0 or 1")
+        return "never"
+    if value in MODES:
+        return value
+    raise ApiError(400, "tta must be adaptive, always or never (or 1 / 0)")
 
 
 def _metadata_flag() -> bool:

@@ -56,7 +56,7 @@ class Checker:
         self.metrics = metrics
         self.model_version = str(pool.info.get("model_version", "unknown"))
 
-    def check(self, data: bytes, tta: bool = True, wait_s: Optional[float] = None,
+    def check(self, data: bytes, tta: str = "adaptive", wait_s: Optional[float] = None,
               trust_metadata: bool = True) -> dict:
         """The result dict for the image `data`: label, probability, ..., evidence, reason, sha256, cached,
         timings_ms. `trust_metadata=False` turns off the rule that metadata naming a generator means "ai".

@@ -9,7 +9,7 @@
  * LiteRT.js' Tensor API has no int8 type and rejects the model's dynamic batch, so tensors go through the
  * runtime's lower-level bindings (the same engine, bit-exact with Python's interpreter), one view per invoke.
  */
-import { getGlobalLiteRt, loadLiteRt } from "../vendor/litert/core.js";
+import { getGlobalLiteRtPromise, loadLiteRt } from "../vendor/litert/core.js";
 import { MAX_IMAGE_BYTES, sizeProblem, sniffFormat } from "../lib/image_limits.js";
 import { dequantise, rgbOverWhite, shrinkLarge, viewEncoder } from "../lib/pixels.js";
 import { modelIo } from "../lib/tflite_io.js";
@@ -35,15 +35,20 @@ function decide(probability, threshold, [low, high]) {
   return probability >= threshold ? "ai" : "human";
 }
 
-/** Load the runtime and the bundled model; resolves to {check(bytes), info}. */
-export async function createEngine() {
+/**
+ * Load the runtime (once per page) and the bundled model; resolves to {check(bytes, tta), info}. accelerator:
+ * "wasm" (the CPU, default) or "webgpu" (only where the browser offers a WebGPU adapter; for benchmarks).
+ */
+export async function createEngine({ accelerator = "wasm" } = {}) {
   const [metadata, modelBytes] = await Promise.all([
     fetch(new URL("model/model.json", VENDOR)).then((response) => response.json()),
     fetch(new URL("model/model.tflite", VENDOR)).then((response) => response.arrayBuffer()).then((b) => new Uint8Array(b)),
   ]);
-  const liteRt = await loadLiteRt(new URL("litert/", VENDOR).href);
+  const liteRt = await (getGlobalLiteRtPromise() ?? loadLiteRt(new URL("litert/", VENDOR).href));
   const wasm = liteRt.liteRtWasm;
-  const environment = getGlobalLiteRt().getDefaultEnvironment().liteRtEnvironment;
+  const defaultEnvironment = liteRt.getDefaultEnvironment();
+  if (accelerator === "webgpu" && !defaultEnvironment.webGpuDevice) throw new Error("this browser offers no WebGPU adapter");
+  const environment = defaultEnvironment.liteRtEnvironment;
   const io = modelIo(modelBytes);
   const size = Number(metadata.input_size ?? 224);
   const views = metadata.tta_views ?? ["original", "flip", "bright+5", "bright-5"];
@@ -60,7 +65,7 @@ export async function createEngine() {
   const model = wasm.loadModel(environment, modelPointer, modelBytes.byteLength);
   const threads = wasm.getThreadCount();
   const compiled = await wasm.compileModel(environment, model, {
-    accelerator: "wasm",
+    accelerator,
     cpuOptions: { numThreads: threads },
     gpuOptions: {},
     webNNOptions: {},
@@ -146,7 +151,7 @@ export async function createEngine() {
   return {
     check,
     predict,
-    info: { ...metadata, views, escalationBand, threads, accelerator: "wasm", input: io.input, output: io.output },
+    info: { ...metadata, views, escalationBand, threads, accelerator, input: io.input, output: io.output },
   };
 }
 

@@ -2,6 +2,8 @@
 
 Prints a table (default), JSON lines (--json) or CSV (--csv) with one row per input, then counts per
 label. Bad files are reported with a reason and do not stop the run; the exit status is 1 if any failed.
+A file whose metadata names an AI generator is labelled ai (reason metadata) unless --ignore-metadata;
+--explain DIR also writes a heatmap overlay PNG per image (see edge_runtime.explain).
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from edge_runtime.detector import Detector, Result
+from edge_runtime import explain
+from edge_runtime.adaptive import DEFAULT_MODE, MODES
+from edge_runtime.detector import DEFAULT_WORKERS, Detector, Result
 from edge_runtime.interpreter import RuntimeMissingError
 from edge_runtime.preprocess import TTA_VIEWS, ImageError
 from edge_runtime.wording import CAVEAT, VERDICT_WORDS, score_percent
@@ -25,8 +29,8 @@ except ImportError:  # progress bars are optional on minimal installs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 STDIN = "-"
-CSV_FIELDS = ["path", "ok", "label", "probability", *(f"p_{view}" for view in TTA_VIEWS), "threshold",
-              "model_version", "variant", "total_ms", "error"]
+CSV_FIELDS = ["path", "ok", "label", "probability", *(f"p_{view}" for view in TTA_VIEWS), "views_run", "threshold",
+              "model_version", "variant", "total_ms", "reason", "evidence", "error"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,12 +40,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object per line")
     output.add_argument("--csv", action="store_true", help="CSV with a header row")
-    parser.add_argument("--no-tta", action="store_true", help="original view only (4x faster, less robust)")
+    parser.add_argument("--tta", choices=MODES, default=DEFAULT_MODE,
+                        help="adaptive (default): the primary view, all views only when its score is near the "
+                             "threshold; always: all views; never: the primary view alone")
+    parser.add_argument("--no-tta", action="store_true", help="same as --tta never")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"decode threads that run ahead of the model (default: {DEFAULT_WORKERS})")
     parser.add_argument("--model", help="a .tflite path or a bundled model name (default: the bundled model)")
     parser.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
     parser.add_argument("--delegate", help="path of a TFLite delegate shared library (.so), e.g. a GPU delegate")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for folders")
-    return parser.parse_args(argv)
+    parser.add_argument("--ignore-metadata", action="store_true",
+                        help="label by the model alone, even when the file's metadata names an AI generator")
+    parser.add_argument("--explain", metavar="OUT_DIR",
+                        help="also write OUT_DIR/<name>.explain.png: the image tinted where the model sees AI")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.no_tta:
+        args.tta = "never"
+    return args
 
 
 def expand(paths: list[str]) -> list[str]:
@@ -76,7 +94,8 @@ class Table:
         if result is None:
             out(f"{'error':<7} {'-':>6} {'-':>7}  {path}  ({error})")
         else:
-            out(f"{result.label:<7} {score_percent(result.probability):>6} {result.timings_ms['total']:7.1f}  {path}")
+            note = f"  (by metadata: {result.evidence[0]['detail']})" if result.reason == "metadata" else ""
+            out(f"{result.label:<7} {score_percent(result.probability):>6} {result.timings_ms['total']:7.1f}  {path}{note}")
 
 
 class JsonLines:
@@ -103,6 +122,8 @@ class Csv:
             record.update(label=result.label, probability=f"{result.probability:.6f}",
                           threshold=result.threshold, model_version=result.model_version,
                           variant=result.variant, total_ms=result.timings_ms["total"],
+                          views_run="+".join(result.views_run), reason=result.reason,
+                          evidence=" | ".join(f"{item['kind']}: {item['detail']}" for item in result.evidence),
                           **{f"p_{view}": f"{p:.6f}" for view, p in result.view_probabilities.items()})
         self.writer.writerow(record)
 
@@ -120,7 +141,8 @@ class LineWriter:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        detector = Detector(args.model, threads=args.threads, delegate=args.delegate)
+        detector = Detector(args.model, threads=args.threads, delegate=args.delegate,
+                            trust_metadata=not args.ignore_metadata)
     except (RuntimeMissingError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -135,8 +157,9 @@ def main(argv=None) -> int:
     out = (lambda line: tqdm.write(line, file=sys.stdout)) if bar else print
     warn = (lambda line: tqdm.write(line, file=sys.stderr)) if bar else (lambda line: print(line, file=sys.stderr))
     counts = {"ai": 0, "human": 0, "unsure": 0, "error": 0}
+    written: set[str] = set()
     formatter.header(out)
-    for path, outcome in zip(inputs, detector.check_many(sources(inputs), tta=not args.no_tta)):
+    for path, outcome in zip(inputs, detector.check_many(sources(inputs), tta=args.tta, workers=args.workers)):
         if isinstance(outcome, ImageError):
             name = "<stdin>" if path == STDIN else path
             formatter.row(out, name, None, outcome.reason)
@@ -145,6 +168,8 @@ def main(argv=None) -> int:
         else:
             formatter.row(out, "<stdin>" if path == STDIN else path, outcome, None)
             counts[outcome.label] += 1
+            if args.explain and not write_explanation(detector, path, args.explain, written, warn):
+                counts["error"] += 1
         if bar:
             bar.update()
     if bar:
@@ -154,3 +179,25 @@ def main(argv=None) -> int:
         formatter.legend(print)
     print(summary, file=sys.stdout if isinstance(formatter, Table) else sys.stderr)
     return 1 if counts["error"] else 0
+
+
+def write_explanation(detector: Detector, path: str, out_dir: str, written: set[str], warn) -> bool:
+    """Write the heatmap overlay of one image file to `out_dir`; warn and return False if it cannot be."""
+    if path == STDIN:
+        warn("<stdin>: --explain needs a file, not stdin")
+        return False
+    stem, number = Path(path).stem, 1
+    name = f"{stem}.explain.png"
+    while name in written:  # same file name in another folder
+        number += 1
+        name = f"{stem}-{number}.explain.png"
+    try:
+        explanation = detector.explain(path)
+        os.makedirs(out_dir, exist_ok=True)
+        explain.overlay(path, explanation).save(os.path.join(out_dir, name))
+    except (ImageError, OSError) as exc:
+        warn(f"{path}: cannot write the explanation: {getattr(exc, 'reason', None) or exc}")
+        return False
+    written.add(name)
+    warn(f"{path}: explanation {os.path.join(out_dir, name)} ({explanation.cost_ms:.0f} ms)")
+    return True

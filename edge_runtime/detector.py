@@ -1,4 +1,4 @@
-"""`Detector`: one TFLite model, the shared preprocessing, TTA in a single invoke, and the verdict."""
+"""`Detector`: one TFLite model, the shared preprocessing, adaptive TTA, a pipelined scan, and the verdict."""
 from __future__ import annotations
 
 import time
@@ -9,14 +9,21 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from edge_runtime import bundle, preprocess
+from edge_runtime import adaptive, bundle, explain, preprocess, provenance
 from edge_runtime.encoding import InputEncoder, dequantise, quantise
 from edge_runtime.interpreter import make_interpreter, runtime_name
+
+DEFAULT_WORKERS = 2  # decode threads of a scan: Pillow releases the GIL while decoding and resizing
+DEFAULT_BATCH = 4  # images whose primary views share one invoke in a scan
 
 
 @dataclass
 class Result:
-    """The verdict on one image; `probability` is P(ai), the mean over the TTA views."""
+    """The verdict on one image; `probability` is P(ai), the mean over the TTA views.
+
+    `evidence` lists what the file's metadata says about its origin (`provenance.inspect`); `reason` is
+    "model", or "metadata" when that metadata names an AI generator and so decided the label "ai".
+    """
 
     label: str
     probability: float
@@ -25,13 +32,32 @@ class Result:
     unsure_band: tuple[float, float]
     model_version: str
     variant: str
+    tta: str  # the TTA mode asked for: adaptive, always or never
+    views_run: list[str]  # the views that ran: the primary alone, or all when TTA ran or escalated
     timings_ms: dict[str, float] = field(default_factory=dict)
+    evidence: list[dict] = field(default_factory=list)
+    reason: str = "model"
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         out = asdict(self)
         out["unsure_band"] = list(self.unsure_band)
         return out
+
+
+@dataclass
+class Prepared:
+    """One decoded image: uint8 pixels per view geometry, decode milliseconds, metadata evidence."""
+
+    bases: dict[str, np.ndarray]
+    decode_ms: float
+    evidence: list[dict]
+
+
+def lookahead(workers: int, batch_size: int) -> int:
+    """How many sources `Detector.check_many` reads ahead of the last outcome it yielded: two batches
+    (the one being classified and the next, decoding meanwhile) plus one image per decode worker."""
+    return 2 * batch_size + workers
 
 
 def decide(probability: float, threshold: float, unsure_band: Sequence[float]) -> str:
@@ -47,77 +73,140 @@ class Detector:
 
     `model` is None (the bundled default), a .tflite path, or a bundled short name such as "float16";
     its sidecar JSON gives the views (`tta_views`, the first is the primary view), the threshold and the
-    unsure band unless they are passed here. All TTA views go
-    through the interpreter in one invoke (batch = number of views). Not thread-safe: use one Detector
-    per thread or guard it with a lock.
+    unsure band unless they are passed here. `tta` (default 'adaptive') runs the primary view and, only
+    when its P is strictly inside the escalation band (sidecar `escalation_band`, else
+    `adaptive.default_band`), the remaining views in one more invoke; 'always' runs all views in one
+    invoke, 'never' the primary view alone (True / False mean always / never). With `trust_metadata` (default), a file
+    whose metadata names an AI generator is labelled "ai" (reason "metadata"; the model's P is still given).
+    Not thread-safe: use one Detector per thread or guard it with a lock.
     """
 
-    def __init__(self, model=None, threads: int | None = None, delegate: str | None = None, tta: bool = True,
-                 views: Sequence[str] | None = None, threshold: float | None = None,
-                 unsure_band: Sequence[float] | None = None):
+    def __init__(self, model=None, threads: int | None = None, delegate: str | None = None,
+                 tta: str | bool = adaptive.DEFAULT_MODE, views: Sequence[str] | None = None,
+                 threshold: float | None = None, unsure_band: Sequence[float] | None = None,
+                 trust_metadata: bool = True, escalation_band: Sequence[float] | None = None):
         self.model_path = bundle.resolve_model(model)
         self.metadata = bundle.read_sidecar(self.model_path)
         self.threads = threads
         self.delegate = delegate
-        self.tta = tta
+        self.tta = adaptive.tta_mode(tta)
+        self.trust_metadata = trust_metadata
         self.views = tuple(views or self.metadata.get("tta_views", preprocess.TTA_VIEWS))
         self.threshold = float(self.metadata["threshold"] if threshold is None else threshold)
         band = self.metadata.get("unsure_band", [self.threshold, self.threshold]) if unsure_band is None \
             else unsure_band
         self.unsure_band = (float(band[0]), float(band[1]))
+        band = escalation_band or self.metadata.get("escalation_band") or \
+            adaptive.default_band(self.threshold, self.unsure_band)
+        self.escalation_band = (float(band[0]), float(band[1]))
         self.input_size = int(self.metadata.get("input_size", preprocess.INPUT_SIZE))
         self._model_content = self.model_path.read_bytes()
         self._interpreters: dict[int, object] = {}
-        input_detail = self._interpreter(len(self.views) if tta else 1).get_input_details()[0]  # fails early
-        self._encoders = {views: InputEncoder(views, input_detail) for views in (self.views, self.views[:1])}
+        input_detail = self._interpreter(1).get_input_details()[0]  # a bad model or delegate fails here
+        self._encoders = {views: InputEncoder(views, input_detail)
+                          for views in (self.views, self.views[:1], self.views[1:]) if views}
 
     def info(self) -> dict:
-        """The model's sidecar metadata plus the model file, runtime package, threads and delegate."""
+        """The model's sidecar metadata plus the model file, runtime, threads, delegate and TTA settings."""
         return {**self.metadata, "model_file": self.model_path.name, "runtime": runtime_name(),
-                "threads": self.threads, "delegate": self.delegate}
+                "threads": self.threads, "delegate": self.delegate, "tta": self.tta,
+                "escalation_band": list(self.escalation_band)}
 
-    def check(self, source: preprocess.Source, tta: bool | None = None) -> Result:
-        """Classify one image (path, bytes or binary stream); raises preprocess.ImageError for bad input."""
-        views = self._views(tta)
-        return self._verdict(*self._prepare(source, views), views)
+    def check(self, source: preprocess.Source, tta: str | bool | None = None,
+              trust_metadata: bool | None = None) -> Result:
+        """Classify one image (path, bytes or binary stream); raises preprocess.ImageError for bad input.
 
-    def check_many(self, sources: Iterable[preprocess.Source], tta: bool | None = None,
-                   workers: int = 2) -> Iterator[Result | preprocess.ImageError]:
-        """Classify many images in order, decoding ahead in `workers` threads while the model runs.
+        `tta`: 'adaptive' (the primary view, all views only when its P is inside the escalation band),
+        'always', 'never', or True / False for always / never; None uses the Detector's setting.
+        """
+        result = self._classify([self._prepare(source)], self._mode(tta))[0]
+        return self._metadata_rule(result, trust_metadata)
 
+    def explain(self, source: preprocess.Source, grid: int = explain.GRID) -> explain.Explanation:
+        """Where the model sees signs of generation: P(ai) of local windows (see edge_runtime.explain)."""
+        return explain.window_map(self, source, grid)
+
+    def check_many(self, sources: Iterable[preprocess.Source], tta: str | bool | None = None,
+                   workers: int = DEFAULT_WORKERS, batch_size: int = DEFAULT_BATCH
+                   ) -> Iterator[Result | preprocess.ImageError]:
+        """Classify many images, streaming the outcomes in input order.
+
+        `workers` threads decode and resize ahead while the model runs on the images before them, the
+        primary views of `batch_size` images go through one invoke, and at most `lookahead(workers,
+        batch_size)` sources are read ahead of the last outcome yielded (memory stays bounded).
         Yields a Result per source, or the ImageError it raised (bad files do not stop the run).
         """
-        views = self._views(tta)
+        mode = self._mode(tta)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             for source in sources:
-                pending.append(pool.submit(self._prepare, source, views))
-                if len(pending) > workers:
-                    yield self._collect(pending.popleft(), views)
+                pending.append(pool.submit(self._prepare, source))
+                if len(pending) >= lookahead(workers, batch_size):
+                    yield from self._finish(pending, batch_size, mode)
             while pending:
-                yield self._collect(pending.popleft(), views)
+                yield from self._finish(pending, batch_size, mode)
 
-    def _collect(self, future, views) -> Result | preprocess.ImageError:
-        try:
-            prepared = future.result()
-        except preprocess.ImageError as exc:
-            return exc
-        return self._verdict(*prepared, views)
+    def _finish(self, pending: deque, batch_size: int, mode: str) -> Iterator[Result | preprocess.ImageError]:
+        """Classify the oldest `batch_size` pending images together; yield their outcomes in order."""
+        outcomes = []
+        for _ in range(min(batch_size, len(pending))):
+            try:
+                outcomes.append(pending.popleft().result())
+            except preprocess.ImageError as exc:
+                outcomes.append(exc)
+        results = iter(self._classify([o for o in outcomes if isinstance(o, Prepared)], mode, pad_to=batch_size))
+        for outcome in outcomes:
+            yield outcome if isinstance(outcome, preprocess.ImageError) else self._metadata_rule(next(results), None)
 
-    def _views(self, tta: bool | None) -> tuple[str, ...]:
-        """The views to run: all configured ones with TTA, else the first (primary) one only."""
-        return self.views if (self.tta if tta is None else tta) else self.views[:1]
+    def _metadata_rule(self, result: Result, trust_metadata: bool | None) -> Result:
+        """Label "ai" (reason "metadata") when the evidence names a generator and the rule is on."""
+        if (self.trust_metadata if trust_metadata is None else trust_metadata) and \
+                provenance.names_generator(result.evidence):
+            result.label, result.reason = "ai", "metadata"
+        return result
 
-    def _prepare(self, source: preprocess.Source, views: tuple[str, ...]) -> tuple[np.ndarray, float]:
-        """Decode one image into the model input for its views; returns (input, decode milliseconds)."""
+    def _mode(self, tta: str | bool | None) -> str:
+        """The TTA mode of one call; a single-view model has nothing to escalate to."""
+        mode = self.tta if tta is None else adaptive.tta_mode(tta)
+        return "never" if len(self.views) == 1 else mode
+
+    def _prepare(self, source: preprocess.Source) -> Prepared:
+        """Decode one image into the base pixels of every geometry its views use (thread-safe)."""
         start = time.perf_counter()
-        bases = preprocess.base_pixels(preprocess.load_image(source), views, self.input_size)
-        return self._encoders[views].encode(bases), (time.perf_counter() - start) * 1e3
+        evidence = provenance.inspect(source)
+        bases = preprocess.base_pixels(preprocess.load_image(source), self.views, self.input_size)
+        return Prepared(bases, (time.perf_counter() - start) * 1e3, evidence)
 
-    def _verdict(self, model_input: np.ndarray, decode_ms: float, views: Sequence[str]) -> Result:
+    def _classify(self, images: list[Prepared], mode: str, pad_to: int = 1) -> list[Result]:
+        """Results for decoded images: primary views batched in one invoke (padded to `pad_to` when there are
+        several), then per image the remaining views in one invoke where `mode` asks for them."""
+        if not images:
+            return []
+        if mode == "always":
+            encoder = self._encoders[self.views]
+            return [self._result(image, mode, self.views, *self._timed(encoder.encode(image.bases)))
+                    for image in images]
+        primary_input = np.concatenate([self._encoders[self.views[:1]].encode(image.bases) for image in images])
+        if 1 < len(images) < pad_to:
+            primary_input = np.concatenate([primary_input, np.zeros_like(primary_input[:pad_to - len(images)])])
+        primaries, primary_ms = self._timed(primary_input)
+        results = []
+        for image, primary in zip(images, primaries):
+            views, probabilities, infer_ms = self.views[:1], primary[None], primary_ms / len(images)
+            if mode == "adaptive" and adaptive.escalates(primary, self.escalation_band):
+                rest, rest_ms = self._timed(self._encoders[self.views[1:]].encode(image.bases))
+                views, probabilities, infer_ms = self.views, np.concatenate([probabilities, rest]), infer_ms + rest_ms
+            results.append(self._result(image, mode, views, probabilities, infer_ms))
+        return results
+
+    def _timed(self, model_input: np.ndarray) -> tuple[np.ndarray, float]:
+        """(P(ai) per entry, milliseconds) of one invoke."""
         start = time.perf_counter()
         probabilities = self._invoke(model_input)
-        infer_ms = (time.perf_counter() - start) * 1e3
+        return probabilities, (time.perf_counter() - start) * 1e3
+
+    def _result(self, image: Prepared, mode: str, views: Sequence[str], probabilities: np.ndarray,
+                infer_ms: float) -> Result:
         probability = float(np.mean(probabilities))
         return Result(
             label=decide(probability, self.threshold, self.unsure_band),
@@ -127,8 +216,11 @@ class Detector:
             unsure_band=self.unsure_band,
             model_version=str(self.metadata.get("model_version", "unknown")),
             variant=str(self.metadata.get("variant", "unknown")),
-            timings_ms={"decode": round(decode_ms, 3), "infer": round(infer_ms, 3),
-                        "total": round(decode_ms + infer_ms, 3)},
+            tta=mode,
+            views_run=list(views),
+            timings_ms={"decode": round(image.decode_ms, 3), "infer": round(infer_ms, 3),
+                        "total": round(image.decode_ms + infer_ms, 3)},
+            evidence=image.evidence,
         )
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

@@ -58,10 +58,15 @@ def build_config(args: argparse.Namespace, environ=os.environ) -> Config:
     if ENV_PREFIX + "MODEL_THREADS" not in environ:
         # Interpreters sized to the cores: --workers processes (or Detectors) share out the CPUs.
         overrides["model_threads"] = max(1, (os.cpu_count() or 1) // args.workers)
-    if ENV_PREFIX + "TRUSTED_HOSTS" not in environ and args.host not in LOOPBACK_NAMES:
-        # Reached by other names than localhost: the Host check is off unless the names are configured.
-        overrides["trusted_hosts"] = ("*",)
-    return Config.from_env(environ, **overrides)
+    config = Config.from_env(environ, **overrides)
+    if args.host not in LOOPBACK_NAMES:
+        # Reachable from other machines: only under names the deployer lists (DNS rebinding) and with a token.
+        named = ENV_PREFIX + "TRUSTED_HOSTS" in environ and "*" not in config.trusted_hosts
+        if not (named and config.token):
+            raise ValueError(f"--host {args.host} is not loopback: set {ENV_PREFIX}TRUSTED_HOSTS to the host names "
+                             f"clients use (no '*') and {ENV_PREFIX}TOKEN, or bind to 127.0.0.1 behind a reverse "
+                             "proxy")
+    return config
 
 
 def main(argv=None) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,7 +138,8 @@ def check_batch():
     items: List[Union[bytes, ApiError]] = list(files)
     if urls:
         with ThreadPoolExecutor(max_workers=min(URL_FETCH_THREADS, len(urls))) as pool:
-            items += list(pool.map(lambda url: _fetch_item(url, deadline, config), urls))
+            budget = ByteBudget(config.max_batch_bytes)
+            items += list(pool.map(lambda url: _fetch_item(url, deadline, config, budget), urls))
     results = []
     for index, item in enumerate(items):
         try:
@@ -161,17 +163,37 @@ def _fetch(url, deadline: float, config: Config) -> bytes:
     if timeout <= 0:
         raise ApiError(504, "timed out before the url could be fetched")
     return fetcher.fetch(url, max_bytes=config.fetch_max_bytes, timeout=timeout,
-                         max_redirects=config.fetch_max_redirects)
+                         max_redirects=config.fetch_max_redirects, ports=config.fetch_ports)
 
 
-def _fetch_item(url, deadline: float, config: Config) -> Union[bytes, ApiError]:
+class ByteBudget:
+    """The bytes of remote files one batch may still hold; shared by its fetch threads."""
+
+    def __init__(self, total: int):
+        self.left = total
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bool:
+        """Spend `count` bytes; False (and nothing spent) when fewer are left."""
+        with self._lock:
+            if count > self.left:
+                return False
+            self.left -= count
+            return True
+
+
+def _fetch_item(url, deadline: float, config: Config, budget: ByteBudget) -> Union[bytes, ApiError]:
     """`_fetch` for a batch item (runs in a helper thread: no app context here)."""
     if not config.allow_url_fetch:
         return ApiError(403, "url fetching is disabled on this server")
+    over_budget = ApiError(413, f"the batch's remote files exceed {config.max_batch_bytes} bytes in all")
+    if budget.left <= 0:
+        return over_budget
     try:
-        return _fetch(url, deadline, config)
+        data = _fetch(url, deadline, config)
     except ApiError as exc:
         return exc
+    return data if budget.take(len(data)) else over_budget
 
 
 def _check_fetched(data: bytes, tta: str, wait_s: float, trust_metadata: bool) -> dict:

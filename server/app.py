@@ -7,9 +7,15 @@ import logging
 import time
 from typing import Callable, Optional
 
-from flask import Flask, g, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.sansio.utils import host_is_trusted
 
 from . import api, errors
 from .cache import ResultCache
@@ -43,6 +49,7 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     metrics = Metrics()
     pool = DetectorPool(detector_factory, config.detectors, config.detector_wait_s)
     app.extensions["relay"] = api.Relay(config, Checker(pool, ResultCache(config.cache_entries), metrics), metrics)
+    app.extensions["auth_failures"] = AuthFailureLimiter(config.auth_failure_limit)
 
     app.before_request(_start_timer)
     app.before_request(_refuse_foreign_origin)
@@ -62,10 +69,16 @@ def _start_timer():
 
 
 def origin_allowed(origin: str) -> bool:
-    """Browser extensions, the demo page's own origin, and any configured extra origins."""
+    """Browser extensions (the configured IDs, if any), configured extra origins, and the demo page: the
+    origin of this request's own URL, when its host is one of the configured trusted names. Never the Host
+    header alone: with a DNS-rebinding name it matches the attacker's page."""
     config = api.relay().config
-    return (origin.startswith(EXTENSION_SCHEMES) or origin in config.cors_origins
-            or origin == request.host_url.rstrip("/"))
+    if origin.startswith(EXTENSION_SCHEMES):
+        return not config.cors_extension_ids or origin.split("://", 1)[1] in config.cors_extension_ids
+    if origin in config.cors_origins:
+        return True
+    names = [name for name in config.trusted_hosts if name != "*"]
+    return bool(names) and origin == request.host_url.rstrip("/") and host_is_trusted(urlsplit(origin).netloc, names)
 
 
 def _refuse_foreign_origin():
@@ -75,13 +88,34 @@ def _refuse_foreign_origin():
         raise ApiError(403, "origin not allowed")
 
 
+class AuthFailureLimiter:
+    """Counts wrong or missing tokens per client; past the limit, the client gets 429 before any comparison."""
+
+    def __init__(self, limit: str):
+        self.items = [] if limit_is_off(limit) else parse_many(limit)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def blocked(self, client: str) -> bool:
+        return not all(self.limiter.test(item, client) for item in self.items)
+
+    def fail(self, client: str) -> None:
+        for item in self.items:
+            self.limiter.hit(item, client)
+
+
 def _require_token():
-    """With a configured token, every /api/ request (except CORS preflights) must carry it."""
+    """With a configured token, every /api/ request (except CORS preflights) and /metrics must carry it."""
     token = api.relay().config.token
-    if not token or not request.path.startswith("/api/") or request.method == "OPTIONS":
+    protected = request.path.startswith("/api/") or request.path == "/metrics"
+    if not token or not protected or request.method == "OPTIONS":
         return
+    failures: AuthFailureLimiter = current_app.extensions["auth_failures"]
+    client = get_remote_address()
+    if failures.blocked(client):
+        raise ApiError(429, "too many wrong tokens, try again later", {"Retry-After": "60"})
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        failures.fail(client)
         raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": 'Bearer realm="relay"'})
 
 

@@ -9,6 +9,7 @@ from limits import parse_many
 
 ENV_PREFIX = "ANIMEART_RELAY_"
 MB = 1024 * 1024
+MIN_TOKEN_LENGTH = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,28 +23,36 @@ class Config:
     max_body_bytes: int = 20 * MB  # image uploads, also chunked ones without Content-Length
     max_json_bytes: int = 64 * 1024  # JSON bodies of check-url / check-batch
     max_batch_items: int = 16
+    max_batch_bytes: int = 32 * MB  # remote files one batch may hold in all (each also <= fetch_max_bytes)
     cache_entries: int = 4096  # LRU of results keyed by (sha256, model version, tta); 0 turns it off
     rate_limit: str = "20 per second;600 per minute"  # per client and endpoint; "off" disables
     batch_rate_limit: str = "2 per second;60 per minute"
-    token: Optional[str] = None  # when set, /api/* needs "Authorization: Bearer <token>"
+    token: Optional[str] = None  # when set, /api/* and /metrics need "Authorization: Bearer <token>"
+    auth_failure_limit: str = "10 per minute"  # wrong or missing tokens per client, then 429 (brute force)
     allow_url_fetch: bool = True  # check-url and batch URLs (public addresses only)
     fetch_timeout_s: float = 10.0  # total time for one remote fetch, redirects included
     fetch_max_bytes: int = 20 * MB
     fetch_max_redirects: int = 3
+    fetch_ports: Tuple[int, ...] = (80, 443)  # the only ports check-url connects to
     batch_timeout_s: float = 20.0  # total time for all remote fetches of one batch
     cors_origins: Tuple[str, ...] = ()  # exact origins allowed besides extensions and the demo page
+    cors_extension_ids: Tuple[str, ...] = ()  # when set, only these extension IDs (else any extension)
     trusted_hosts: Tuple[str, ...] = ("localhost", "127.0.0.1")  # Host header check (DNS rebinding); "*" = any
     json_logs: bool = False
 
     def __post_init__(self):
         for name in ("detectors", "model_threads", "max_body_bytes", "max_json_bytes", "max_batch_items",
-                     "fetch_max_bytes"):
+                     "max_batch_bytes", "fetch_max_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("cache_entries", "fetch_max_redirects", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("rate_limit", "batch_rate_limit"):
+        if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"token must be at least {MIN_TOKEN_LENGTH} characters, got {len(self.token)}")
+        if not all(0 < port < 65536 for port in self.fetch_ports):
+            raise ValueError(f"fetch_ports must be TCP ports (1-65535), got {self.fetch_ports}")
+        for name in ("rate_limit", "batch_rate_limit", "auth_failure_limit"):
             value = getattr(self, name)
             if not limit_is_off(value):
                 try:
@@ -85,7 +94,13 @@ def _parse(field: dataclasses.Field, raw: str):
         except ValueError:
             raise ValueError(f"{name}: expected a number, got {raw!r}") from None
     if kind.startswith("Tuple"):
-        return tuple(item.strip() for item in raw.split(",") if item.strip())
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        if kind == "Tuple[int, ...]":
+            try:
+                return tuple(int(item) for item in items)
+            except ValueError:
+                raise ValueError(f"{name}: expected numbers separated by commas, got {raw!r}") from None
+        return items
     if kind.startswith("Optional"):
         return raw or None
     return raw

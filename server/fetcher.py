@@ -1,7 +1,7 @@
 """Fetch a remote image for check-url without becoming an SSRF tool.
 
 Rules, applied to the first URL and again to every redirect hop:
-- http and https only, no credentials in the URL;
+- http and https only, no credentials in the URL, and only the allowed ports (the relay: 80 and 443);
 - the host is resolved once, and every address it resolves to must be public (no loopback, private,
   link-local, CGNAT, multicast, unspecified, reserved, cloud-metadata, or IPv6 that embeds IPv4);
 - the connection goes to an address that was checked (no second lookup, so DNS rebinding cannot swap it),
@@ -19,7 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import List, NamedTuple
+from typing import Collection, List, NamedTuple, Optional
 from urllib.parse import quote, urljoin, urlsplit
 
 from .errors import ApiError
@@ -34,10 +34,15 @@ CHUNK = 64 * 1024
 BLOCKED_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
     "169.254.169.254/32", "fd00:ec2::254/128", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15",
     "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32",
+    "fec0::/10",  # deprecated site-local: still routed inside some networks, and `ipaddress` calls it global
 ))
 
-# Host lookups run here so that a slow resolver cannot outlast the fetch deadline.
-_resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+# Host lookups run here so that a slow resolver cannot outlast the fetch deadline. A lookup cannot be
+# cancelled, so at most RESOLVER_SLOTS of them may be running or waiting; past that, a URL check fails at once.
+RESOLVER_THREADS = 4
+RESOLVER_SLOTS = 2 * RESOLVER_THREADS
+_resolver_pool = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="resolve")
+_resolver_slots = threading.BoundedSemaphore(RESOLVER_SLOTS)
 
 
 class Target(NamedTuple):
@@ -78,8 +83,11 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def check_target(url: str, deadline: float) -> Target:
-    """Validate `url`, resolve its host once and refuse it unless every address is public."""
+def check_target(url: str, deadline: float, ports: Optional[Collection[int]] = None) -> Target:
+    """Validate `url`, resolve its host once and refuse it unless every address is public.
+
+    `ports`: the ports a URL may name (None: any).
+    """
     if not isinstance(url, str) or not url.strip():
         raise ApiError(400, "url must be a non-empty string")
     url = url.strip()
@@ -104,6 +112,8 @@ def check_target(url: str, deadline: float) -> Target:
     except UnicodeError:
         raise ApiError(400, "malformed url: bad host name") from None
     port = port or (443 if parts.scheme == "https" else 80)
+    if ports is not None and port not in ports:
+        raise ApiError(403, f"url refused: port {port} is not allowed (allowed: {', '.join(map(str, ports))})")
     addresses = _resolve_before(host, port, deadline)
     if not addresses or not all(is_public_address(address) for address in addresses):
         raise ApiError(403, "url refused: its host is not a public internet address")
@@ -112,15 +122,16 @@ def check_target(url: str, deadline: float) -> Target:
     return Target(parts.scheme, host, port, path, addresses)
 
 
-def fetch(url: str, *, max_bytes: int, timeout: float, max_redirects: int) -> bytes:
-    """The body of `url` after at most `max_redirects` checked redirects.
+def fetch(url: str, *, max_bytes: int, timeout: float, max_redirects: int,
+          ports: Optional[Collection[int]] = None) -> bytes:
+    """The body of `url` after at most `max_redirects` checked redirects, each to one of `ports` (None: any).
 
     Raises ApiError: 400 malformed url, 403 refused by the guard, 502 remote failure (unreachable, non-200,
     too many redirects, larger than `max_bytes`), 504 when `timeout` seconds pass.
     """
     deadline = time.monotonic() + timeout
     for _ in range(max_redirects + 1):
-        target = check_target(url, deadline)
+        target = check_target(url, deadline, ports)
         status, location, body = _get(target, max_bytes, deadline)
         if status in REDIRECT_STATUSES and location:
             url = urljoin(url, location)
@@ -132,8 +143,12 @@ def fetch(url: str, *, max_bytes: int, timeout: float, max_redirects: int) -> by
 
 
 def _resolve_before(host: str, port: int, deadline: float) -> List[str]:
+    if not _resolver_slots.acquire(blocking=False):
+        raise ApiError(503, "too many host lookups in progress, try again", {"Retry-After": "1"})
+    future = _resolver_pool.submit(resolve, host, port)
+    future.add_done_callback(lambda _: _resolver_slots.release())  # the slot is held until the lookup ends
     try:
-        return _resolver_pool.submit(resolve, host, port).result(timeout=_remaining(deadline))
+        return future.result(timeout=_remaining(deadline))
     except FutureTimeout:
         raise ApiError(504, "timed out resolving the url's host") from None
     except OSError:

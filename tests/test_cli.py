@@ -101,7 +101,9 @@ def test_csv(capsys, mixed, expected):
     for row in rows[:-1]:
         result = expected[0][row["path"]]
         assert row["ok"] == "True" and row["label"] == result.label and row["error"] == ""
-        assert float(row["p_flip"]) == pytest.approx(result.view_probabilities["flip"], abs=1e-5)
+        assert row["views_run"] == "+".join(result.views_run)
+        for view in (v for v in result.views_run if f"p_{v}" in row):
+            assert float(row[f"p_{view}"]) == pytest.approx(result.view_probabilities[view], abs=1e-5)
     assert rows[-1]["ok"] == "False" and "truncated" in rows[-1]["error"]
 
 

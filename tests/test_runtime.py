@@ -44,16 +44,16 @@ def test_tta_views_are_the_papers(images):
 
 
 def test_tta_batch_is_one_invoke(det, images):
-    interpreter = det._interpreter(len(TTA_VIEWS))
+    interpreter = det._interpreter(len(det.views))
     calls = []
     real_invoke = interpreter.invoke
     interpreter.invoke = lambda: (calls.append(interpreter.get_input_details()[0]["shape"].tolist()), real_invoke())
     try:
-        result = det.check(images[0])
+        result = det.check(images[0], tta="always")
     finally:
         del interpreter.invoke
-    assert calls == [[4, 224, 224, 3]]
-    assert list(result.view_probabilities) == list(TTA_VIEWS)
+    assert calls == [[len(det.views), 224, 224, 3]]
+    assert list(result.view_probabilities) == result.views_run == list(det.views)
     assert result.probability == pytest.approx(np.mean(list(result.view_probabilities.values())), abs=1e-7)
 
 
@@ -62,13 +62,15 @@ def test_batched_views_match_single_invokes(det, images):
     batched = det.predict(batch)
     single = np.array([det.predict(batch[i:i + 1])[0] for i in range(len(batch))])
     np.testing.assert_allclose(batched, single, atol=1e-5)
-    assert det.check(images[2]).view_probabilities == pytest.approx(dict(zip(TTA_VIEWS, batched)), abs=1e-6)
+    assert det.check(images[2], tta="always").view_probabilities == pytest.approx(dict(zip(TTA_VIEWS, batched)),
+                                                                                 abs=1e-6)
 
 
 def test_check_without_tta_is_the_original_view(det, images):
     plain = det.check(images[1], tta=False)
-    assert list(plain.view_probabilities) == ["original"]
-    assert plain.probability == pytest.approx(det.check(images[1]).view_probabilities["original"], abs=1e-6)
+    assert list(plain.view_probabilities) == plain.views_run == [det.views[0]] and plain.tta == "never"
+    assert plain.probability == pytest.approx(det.check(images[1], tta=True).view_probabilities[det.views[0]],
+                                              abs=1e-6)
     assert set(plain.timings_ms) == {"decode", "infer", "total"} and plain.timings_ms["total"] > 0
 
 

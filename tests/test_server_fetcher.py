@@ -41,7 +41,7 @@ def fetch(url, max_bytes=20 * 2 ** 20, timeout=5.0, max_redirects=3):
     "100.64.0.1", "100.100.100.200", "0.0.0.0", "224.0.0.1", "239.255.255.250", "255.255.255.255",
     "240.0.0.1", "192.0.0.170", "198.18.0.1", "192.0.2.1",
     "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "::ffff:127.0.0.1", "::ffff:8.8.8.8",
-    "64:ff9b::a00:1", "2002:7f00:1::", "2001:0:4136:e378::1", "2001:db8::1", "not-an-ip",
+    "64:ff9b::a00:1", "2002:7f00:1::", "2001:0:4136:e378::1", "2001:db8::1", "fec0::1", "feff::1", "not-an-ip",
 ])
 def test_non_public_addresses_are_refused(address):
     assert not fetcher.is_public_address(address)
@@ -203,6 +203,52 @@ def test_slow_name_resolution_counts_against_the_deadline(monkeypatch):
         fetch("http://slow-dns.test/image", timeout=0.5)
     assert err.value.code == 504
     assert time.monotonic() - start < 1.5
+
+
+def test_host_lookups_are_bounded_and_fail_fast(monkeypatch):
+    """A resolver that hangs: lookups beyond the bound fail at once (503) instead of queueing without end."""
+    release, calls = threading.Event(), []
+
+    def hanging_resolve(host, port):
+        calls.append(host)
+        release.wait(10)
+        return [PUBLIC_IP]
+    monkeypatch.setattr(fetcher, "resolve", hanging_resolve)
+    codes = []
+
+    def attempt(number):
+        with pytest.raises(ApiError) as err:
+            fetch(f"http://slow{number}.test/image", timeout=0.5)
+        codes.append(err.value.code)
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(fetcher.RESOLVER_SLOTS + 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    release.set()
+    time.sleep(0.5)  # lookups still queued would run now
+    assert sorted(set(codes)) == [503, 504] and codes.count(503) >= 4
+    assert len(calls) <= fetcher.RESOLVER_SLOTS
+
+
+@pytest.mark.parametrize("url", ["http://8.8.8.8:8080/x.png", "https://8.8.8.8:22/", "http://8.8.8.8:443/"])
+def test_only_allowed_ports_are_fetched(url, monkeypatch):
+    connections = []
+    monkeypatch.setattr(fetcher, "open_connection", lambda *args: connections.append(args))
+    with pytest.raises(ApiError) as err:
+        fetcher.fetch(url, max_bytes=1000, timeout=1.0, max_redirects=0, ports=(80, 8443))
+    assert err.value.code == 403 and "port" in err.value.reason
+    assert connections == []
+
+
+def test_redirect_to_another_port_is_refused(site, monkeypatch):
+    pretend_public(monkeypatch, {})
+    port = site.server_address[1]
+    with pytest.raises(ApiError) as err:
+        fetcher.fetch(f"{site.base}/redirect?to=http://{TEST_SERVER_IP}:22/", max_bytes=10 ** 6, timeout=5.0,
+                      max_redirects=3, ports=(port,))
+    assert err.value.code == 403 and "port 22" in err.value.reason
+    assert [path for path, _ in site.requests] == [f"/redirect?to=http://{TEST_SERVER_IP}:22/"]
 
 
 # --- HTTPS: the connection goes to the pinned address, TLS still verifies the URL's name ---------------

@@ -19,12 +19,12 @@ def test_config_defaults_are_safe():
 
 
 def test_config_from_environment_and_overrides():
-    env = {"ANIMEART_RELAY_TOKEN": "abc", "ANIMEART_RELAY_ALLOW_URL_FETCH": "off",
+    env = {"ANIMEART_RELAY_TOKEN": "abcdefghijklmnop", "ANIMEART_RELAY_ALLOW_URL_FETCH": "off",
            "ANIMEART_RELAY_MAX_BODY_BYTES": "1000", "ANIMEART_RELAY_FETCH_TIMEOUT_S": "2.5",
            "ANIMEART_RELAY_CORS_ORIGINS": "https://a.example, https://b.example",
            "ANIMEART_RELAY_MODEL": "", "UNRELATED": "x"}
     config = Config.from_env(env, max_body_bytes=2000, model=None)
-    assert config.token == "abc"
+    assert config.token == "abcdefghijklmnop"
     assert config.allow_url_fetch is False
     assert config.max_body_bytes == 2000  # the override wins
     assert config.fetch_timeout_s == 2.5

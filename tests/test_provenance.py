@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import struct
+import subprocess
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -17,6 +20,7 @@ XMP_AI = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w
           b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="Adobe Photoshop 25.0" '
           b'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/'
           b'compositeWithTrainedAlgorithmicMedia"/></rdf:RDF></x:xmpmeta>')
+PROVENANCE_JS = Path(__file__).resolve().parents[1] / "extension" / "src" / "lib" / "provenance.js"
 A1111 = ("1girl, solo, smile\nNegative prompt: lowres\nSteps: 28, Sampler: Euler a, CFG scale: 7, Seed: 1, "
          "Size: 512x512, Model hash: abc123, Model: animefull-final")
 
@@ -236,3 +240,62 @@ def test_cli_reports_evidence_and_can_ignore_metadata(manifest_rows, capsys):
     assert record["evidence"][0] == {"kind": "generator", "detail": "PNG text 'Software': NovelAI"}
     assert cli.main(["--json", "--ignore-metadata", novelai]) == 0
     assert json.loads(capsys.readouterr().out)["reason"] == "model"
+
+
+NODE_SCRIPT = """
+const { inspect } = await import(process.argv[1]);
+const { readFileSync } = await import("node:fs");
+const out = {};
+for (const path of JSON.parse(process.argv[2])) out[path] = await inspect(new Uint8Array(readFileSync(path)));
+console.log(JSON.stringify(out));
+"""
+
+
+def twin_cases(manifest_rows) -> dict[str, bytes]:
+    """Files for the Python/JavaScript comparison: built structures of every kind, hostile ones, real files."""
+    bomb = zlib.compress(b"\x00" * (16 * 1024 * 1024), 9)
+    comfy = PngImagePlugin.PngInfo()
+    comfy.add_text("workflow", '{"nodes": [{"id": 1, "type": "KSampler"}]}', zip=True)
+    a1111 = PngImagePlugin.PngInfo()
+    a1111.add_text("parameters", A1111)
+    camera = jumbf_c2pa(b"Leica M11-P")
+    cases = {
+        "a1111.png": picture("PNG", pnginfo=a1111),
+        "comfy.png": picture("PNG", pnginfo=comfy),
+        "xmp-itxt.png": picture("PNG", pnginfo=_itxt_xmp(XMP_AI)),
+        "exif-user-comment.jpg": picture("JPEG", exif=exif(user_comment=b"UNICODE\x00" + A1111.encode("utf-16-be"))),
+        "exif-software.webp": picture("WEBP", exif=exif(software="Adobe_Firefly 3", description="a cat")),
+        "exif-description.png": png_with((b"eXIf", exif(description="Made with Midjourney v6"))),
+        "xmp.jpg": jpeg_with_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + XMP_AI),
+        "c2pa.jpg": jpeg_with_segment(0xEB, b"JP\x00\x01\x00\x00\x00\x01" + jumbf_c2pa(
+            b"ChatGPT", b"\x78\x40http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia")),
+        "c2pa.png": png_with((b"caBX", camera)),
+        "c2pa.webp": webp_with_chunk(b"C2PA", camera),
+        "bomb.png": png_with((b"zTXt", b"parameters\x00\x00" + bomb), (b"zTXt", b"Software\x00\x00" +
+                                                                        zlib.compress(b"NovelAI"))),
+        "lying.png": picture("PNG")[:33] + struct.pack(">I", 0xFFFFFFF0) + b"tEXtSoftware\x00NovelAI",
+        "bad-exif.png": png_with((b"eXIf", b"MM\x00*\x00\x00\x00\x08\xff\xff" + b"\x01\x31\x00\x02\xff\xff\xff\xff")),
+        "short.jpg": b"\xff\xd8\xff\xe1\x00\x01",
+        "empty.bin": b"",
+    }
+    for source in ("tsunamori-novelai", "agbooks-2021", "wfjsw-prompt-builder", "danbooru-facecrops"):
+        for path in pick(manifest_rows, source, 3):
+            cases[f"{source}-{path.name}"] = path.read_bytes()
+    return cases
+
+
+def test_the_javascript_twin_gives_the_same_evidence(manifest_rows, tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing: apt-get install -y nodejs (make test-deps does)")
+    paths = {}
+    for name, data in twin_cases(manifest_rows).items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    run = subprocess.run([node, "--input-type=module", "-e", NODE_SCRIPT, PROVENANCE_JS.as_uri(),
+                          json.dumps([str(p) for p in paths.values()])],
+                         capture_output=True, text=True, check=True, timeout=120)
+    javascript = json.loads(run.stdout)
+    for name, path in paths.items():
+        assert javascript[str(path)] == provenance.inspect(path), name
+    assert sum(provenance.names_generator(provenance.inspect(p)) for p in paths.values()) >= 12

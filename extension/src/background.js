@@ -30,17 +30,21 @@ async function getCache() {
 
 // The in-browser engine: in the offscreen document (Chromium), or right here where there is a DOM (Firefox).
 const browserEngine = createBrowserEngine({ api, inProcess: typeof document === "undefined" ? null : answerEngineRequest });
-const getBrowserEngine = async () => ((await loadSettings(api.storage.local)).engine === "browser" ? browserEngine : null);
+async function getBrowserEngine() {
+  const { engine, tta } = await loadSettings(api.storage.local);
+  return engine === "browser" ? { ...browserEngine, check: (bytes) => browserEngine.check(bytes, tta) } : null;
+}
 
 async function getRelay() {
-  const { relayUrl, token } = await loadSettings(api.storage.local);
-  return createRelayClient({ baseUrl: relayUrl, token });
+  const { relayUrl, token, tta } = await loadSettings(api.storage.local);
+  return createRelayClient({ baseUrl: relayUrl, token, tta });
 }
 
 // The worker's own fetch: with a host permission for the image's site it is not subject to CORS.
 async function fetchImage(url) {
   try {
-    const response = await fetch(url, { credentials: "include", cache: "force-cache" });
+    // Never with the user's cookies: a verdict or error must not tell anyone whether the user is logged in.
+    const response = await fetch(url, { credentials: "omit", cache: "force-cache" });
     if (!response.ok) return null;
     return { bytes: new Uint8Array(await response.arrayBuffer()), type: response.headers.get("Content-Type") };
   } catch {
@@ -96,7 +100,8 @@ const service = createService({
   storage: api.storage.local,
   checker: {
     check: async (url, target) => (await getChecker()).check(url, target),
-    checkMany: async (urls, target) => (await getChecker()).checkMany(urls, target),
+    explain: async (url, target) => (await getChecker()).explain(url, target),
+    checkMany: async (urls, target, policy) => (await getChecker()).checkMany(urls, target, policy),
   },
   getRelay,
   browserEngine,

@@ -83,7 +83,7 @@
       button.addEventListener("click", (event) => {
         event.preventDefault();
         event.stopPropagation();
-        toggle(panel.hidden);
+        if (event.isTrusted) toggle(panel.hidden); // a real click or key press, not the page's button.click()
       });
       // Esc closes the panel from the badge or from inside it, and leaves the focus on the badge.
       shadow.addEventListener("keydown", (event) => {
@@ -145,6 +145,7 @@
       button.disabled = !details.sha256;
       button.addEventListener("click", async (event) => {
         event.stopPropagation();
+        if (!event.isTrusted) return; // only the user files a report, never the page's script
         const report = {
           sha256: details.sha256,
           userLabel,

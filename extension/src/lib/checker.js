@@ -5,6 +5,7 @@
  */
 import { EngineError } from "./browser_engine.js";
 import { decodeDataUrl, sha256Hex } from "./bytes.js";
+import { inspect, namesGenerator } from "./provenance.js";
 import { MAX_BATCH, RelayError } from "./relay.js";
 
 /**
@@ -17,32 +18,36 @@ import { MAX_BATCH, RelayError } from "./relay.js";
  * Outcomes are {ok: true, result, via: "cache"|"bytes"|"url"|"browser"} or {ok: false, error: {kind, message, ...}}.
  */
 export function createChecker({ cache, saveCache = async () => {}, getRelay, getBrowserEngine = async () => null, fetchImage, readFromPage }) {
-  async function obtainBytes(url, target) {
+  async function obtainBytes(url, target, policy) {
     if (/^data:/i.test(url)) return decodeDataUrl(url);
-    if (/^https?:/i.test(url)) {
+    if (/^https?:/i.test(url) && policy.extension(url)) {
       const image = await fetchImage(url);
       if (image) return image;
     }
     return readFromPage(url, target);
   }
 
-  /** Check several image URLs from one page frame; resolves to one outcome per URL, in order. */
-  async function checkMany(urls, target) {
+  /**
+   * Check several image URLs from one page frame; resolves to one outcome per URL, in order. `policy` (page scan:
+   * lib/scan_policy.js) says which URLs the extension may fetch itself and which the relay may be asked to fetch;
+   * the others are only read from the page. Without it (a check the user asked for) every URL may be fetched.
+   */
+  async function checkMany(urls, target, policy = FETCH_ANY) {
     const outcomes = new Array(urls.length);
     const uncached = [];
     urls.forEach((url, index) => {
-      const result = cache.getByUrl(url);
+      const result = policy.extension(url) ? cache.getByUrl(url) : null;
       if (result) outcomes[index] = { ok: true, result, via: "cache" };
       else uncached.push(index);
     });
 
-    const images = await Promise.all(uncached.map((index) => obtainBytes(urls[index], target).catch(() => null)));
+    const images = await Promise.all(uncached.map((index) => obtainBytes(urls[index], target, policy).catch(() => null)));
     const toSend = new Map(); // sha256 -> {image, indices}
     const toSendByUrl = [];
     for (const [k, index] of uncached.entries()) {
       const image = images[k];
       if (!image) {
-        if (/^https?:/i.test(urls[index])) toSendByUrl.push(index);
+        if (/^https?:/i.test(urls[index]) && policy.relay(urls[index])) toSendByUrl.push(index);
         else outcomes[index] = failure("unreadable", "the page does not let the extension read this image");
         continue;
       }
@@ -76,7 +81,8 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, get
     for (const [sha256, { image, indices }] of entries) {
       let outcome;
       try {
-        outcome = { ok: true, result: { ...(await engine.check(image.bytes)), sha256 }, via: "browser" };
+        const result = { ...(await engine.check(image.bytes)), sha256, ...(await metadataVerdict(image.bytes)) };
+        outcome = { ok: true, result, via: "browser" };
       } catch (error) {
         if (!(error instanceof EngineError)) throw error;
         outcome = { ok: false, error: error.toJSON() };
@@ -117,11 +123,40 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, get
     }
   }
 
+  /**
+   * Where the model sees signs of generation in one image, on request: {ok: true, explanation} with the relay's
+   * /api/v1/explain shape ({probability, grid, grid_size, cost_ms, ...}) or {ok: false, error}.
+   */
+  async function explain(url, target) {
+    const image = await obtainBytes(url, target, FETCH_ANY).catch(() => null);
+    if (!image) return failure("unreadable", "the page does not let the extension read this image");
+    try {
+      const engine = await getBrowserEngine();
+      const explanation = engine ? await engine.explain(image.bytes) : await (await getRelay()).explain(image.bytes, image.type);
+      return { ok: true, explanation };
+    } catch (error) {
+      if (!(error instanceof EngineError) && !(error instanceof RelayError)) throw error;
+      return { ok: false, error: error.toJSON() };
+    }
+  }
+
   return {
     checkMany,
+    explain,
     /** Check one image URL; resolves to its outcome. */
     check: async (url, target) => (await checkMany([url], target))[0],
   };
+}
+
+const FETCH_ANY = Object.freeze({ extension: () => true, relay: () => true });
+
+/**
+ * The file's provenance evidence and, as the edge runtime's rule, label "ai" with reason "metadata" when it names
+ * an AI generator (the user can turn the rule off: verdict.labelFor); else reason "model" and the model's label.
+ */
+async function metadataVerdict(bytes) {
+  const evidence = await inspect(bytes);
+  return namesGenerator(evidence) ? { evidence, label: "ai", reason: "metadata" } : { evidence, reason: "model" };
 }
 
 // One answer per image: a single check resolves to a result, a batch to entries; a failed request fails them all.

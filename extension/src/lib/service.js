@@ -6,6 +6,7 @@ import { MAX_BATCH, RelayError } from "./relay.js";
 import { addReport, clearReports } from "./reports.js";
 import { loadSettings, relayOriginPattern } from "./settings.js";
 import { isScanAllowed, loadScanSites, setScanSite, sitePattern } from "./sites.js";
+import { scanFetchPolicy } from "./scan_policy.js";
 import { describeOutcome } from "./verdict.js";
 
 export const MENU_ID = "check-image";
@@ -108,7 +109,9 @@ export function createService(deps) {
     }
     if (!(await scanAllowed(sender.url))) return { error: "page scan is not enabled for this site" };
     const settings = await loadSettings(storage);
-    const outcomes = await checker.checkMany(urls, { tabId: sender.tab.id, frameId: sender.frameId ?? 0 });
+    // The page chose these URLs: fetch only what the page's own origin serves (lib/scan_policy.js).
+    const policy = scanFetchPolicy(sender.url, settings.relayUrl);
+    const outcomes = await checker.checkMany(urls, { tabId: sender.tab.id, frameId: sender.frameId ?? 0 }, policy);
     return { badges: outcomes.map((outcome) => describeOutcome(outcome, settings)) };
   }
 
@@ -121,6 +124,10 @@ export function createService(deps) {
     "scan-stats": async (message, sender) => {
       if (sender.frameId === 0) await toolbar.showCount(sender.tab.id, Number(message.flagged) || 0);
       return { ok: true };
+    },
+    "explain-image": async (message, sender) => {
+      if (typeof message.url !== "string") return { ok: false, error: { kind: "unreadable", message: "no image URL" } };
+      return checker.explain(message.url, { tabId: sender.tab.id, frameId: sender.frameId ?? 0 });
     },
     "report-verdict": async (message) => {
       try {

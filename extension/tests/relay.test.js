@@ -37,7 +37,7 @@ test("checkBytes posts the raw image with its type and the bearer token", async 
   const relay = createRelayClient({ baseUrl, token: "s3cret" });
   assert.deepEqual(await relay.checkBytes(bytes, "image/webp"), verdict);
   assert.equal(received.method, "POST");
-  assert.equal(received.url, "/api/v1/check");
+  assert.equal(received.url, "/api/v1/check?tta=adaptive");
   assert.equal(received.headers["content-type"], "image/webp");
   assert.equal(received.headers.authorization, "Bearer s3cret");
   assert.deepEqual(new Uint8Array(received.body), bytes);
@@ -69,7 +69,7 @@ test("a batch goes as multipart `file` fields and comes back in order, failures 
     return { body: { results: results.reverse() } };
   };
   const entries = await createRelayClient({ baseUrl }).checkBatchFiles(images);
-  assert.equal(received.url, "/api/v1/check-batch");
+  assert.equal(received.url, "/api/v1/check-batch?tta=adaptive");
   assert.equal(entries.length, images.length);
   entries.forEach((entry, index) => {
     if (index === 1) {
@@ -118,6 +118,28 @@ test("a relay that is not listening is unreachable", async () => {
 test("a relay that does not answer in time is unreachable", async () => {
   reply = () => new Promise((resolve) => setTimeout(() => resolve({ body: verdict }), 500));
   await assert.rejects(createRelayClient({ baseUrl, timeoutMs: 50 }).model(), { kind: "unreachable" });
+});
+
+test("checks ask for the configured TTA mode", async () => {
+  reply = () => ({ body: verdict });
+  for (const tta of ["always", "never"]) {
+    const relay = createRelayClient({ baseUrl, tta });
+    await relay.checkBytes(new Uint8Array([1, 2, 3]), "image/png");
+    assert.equal(received.url, `/api/v1/check?tta=${tta}`);
+    await relay.checkUrl("http://a/1");
+    assert.equal(received.url, `/api/v1/check-url?tta=${tta}`);
+  }
+});
+
+test("a 'too small to judge' answer is kind too-small with the image's size", async () => {
+  const reason = "too small to judge: 600x30 pixels (needs at least 32 px on the short side and at most 16:1)";
+  reply = () => ({ status: 422, body: { error: { code: 422, reason } } });
+  await assert.rejects(createRelayClient({ baseUrl }).checkBytes(new Uint8Array([1]), "image/png"), (error) => {
+    assert.deepEqual(error.toJSON(), { kind: "too-small", message: reason, status: 422, retryAfter: null, width: 600, height: 30 });
+    return true;
+  });
+  reply = () => ({ status: 422, body: { error: { code: 422, reason: "truncated or corrupt image data" } } });
+  await assert.rejects(createRelayClient({ baseUrl }).checkBytes(new Uint8Array([1]), "image/png"), { kind: "unreadable" });
 });
 
 test("status codes map to the states the badge shows", () => {

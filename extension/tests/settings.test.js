@@ -22,6 +22,7 @@ test("form input is normalised: trailing slash, numbers from strings, blanks to 
     unsureBand: ["0.45", "0.7"],
     flagMode: "ai+unsure",
     minImageSide: "128",
+    tta: "always",
   });
   assert.deepEqual(errors, {});
   assert.deepEqual(settings, {
@@ -32,8 +33,11 @@ test("form input is normalised: trailing slash, numbers from strings, blanks to 
     unsureBand: [0.45, 0.7],
     flagMode: "ai+unsure",
     minImageSide: 128,
+    tta: "always",
   });
   assert.equal(validateSettings({}).settings.engine, "browser", "the in-browser engine is the default");
+  assert.equal(validateSettings({}).settings.tta, "adaptive", "adaptive TTA is the default");
+  assert.match(validateSettings({ tta: "sometimes" }).errors.tta, /adaptive, always, never/);
   assert.match(validateSettings({ engine: "gpu" }).errors.engine, /browser, relay/);
   const blank = validateSettings({ threshold: "", unsureBand: ["", " "] });
   assert.equal(blank.settings.threshold, null);

@@ -45,14 +45,14 @@ export function createBrowserEngine({ api, inProcess = null }) {
     await creating;
   }
 
-  async function ask(type, bytes = null) {
+  async function ask(type, bytes = null, tta = undefined) {
     let answer;
     try {
       if (inProcess) {
-        answer = await inProcess({ type, bytes });
+        answer = await inProcess({ type, bytes, tta });
       } else {
         await ensureOffscreenDocument();
-        answer = await api.runtime.sendMessage({ target: "offscreen-engine", type, data: bytes ? bytesToBase64(bytes) : null });
+        answer = await api.runtime.sendMessage({ target: "offscreen-engine", type, data: bytes ? bytesToBase64(bytes) : null, tta });
       }
     } catch (error) {
       throw new EngineError("engine-error", `the in-browser engine did not start: ${error.message}`);
@@ -63,10 +63,10 @@ export function createBrowserEngine({ api, inProcess = null }) {
   }
 
   return {
-    /** The verdict on image bytes (Uint8Array), shaped like the relay's, with engine: "browser". */
-    async check(bytes) {
+    /** The verdict on image bytes (Uint8Array), shaped like the relay's, with engine: "browser"; tta as the relay's. */
+    async check(bytes, tta = "adaptive") {
       if (bytes.byteLength > MAX_IMAGE_BYTES) throw new EngineError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
-      return { ...(await ask("check", bytes)).result, engine: "browser" };
+      return { ...(await ask("check", bytes, tta)).result, engine: "browser" };
     },
     /** The engine's model and runtime details. */
     info: async () => (await ask("info")).info,

@@ -16,7 +16,8 @@ export class RelayError extends Error {
   }
 
   toJSON() {
-    return { kind: this.kind, message: this.message, status: this.status, retryAfter: this.retryAfter };
+    const size = this.kind === "too-small" ? { width: this.width, height: this.height } : {};
+    return { kind: this.kind, message: this.message, status: this.status, retryAfter: this.retryAfter, ...size };
   }
 }
 
@@ -30,19 +31,27 @@ export function errorKindForStatus(status) {
   return "relay-error";
 }
 
-/** A RelayError from a relay error body {"error": {"code", "reason"}} (or anything else) and its status. */
+/**
+ * A RelayError from a relay error body {"error": {"code", "reason"}} (or anything else) and its status. A 422 whose
+ * reason starts "too small to judge: WxH" is kind "too-small" with the image's width and height.
+ */
 export function relayErrorFrom(status, body, retryAfterHeader = null) {
   const reason = body?.error?.reason ?? `HTTP ${status}`;
   const retryAfter = parseRetryAfter(retryAfterHeader);
-  return new RelayError(errorKindForStatus(status), reason, { status, retryAfter });
+  const tooSmall = status === 422 ? /^too small to judge: (\d+)x(\d+)/.exec(reason) : null;
+  const error = new RelayError(tooSmall ? "too-small" : errorKindForStatus(status), reason, { status, retryAfter });
+  if (tooSmall) [error.width, error.height] = [Number(tooSmall[1]), Number(tooSmall[2])];
+  return error;
 }
 
 /**
  * Make a client for the relay at baseUrl. `fetch` is injectable for tests; every request times out after timeoutMs.
- * Methods resolve to the relay's JSON and reject with RelayError.
+ * Checks ask for the TTA mode `tta` (adaptive, always or never). Methods resolve to the relay's JSON and reject
+ * with RelayError.
  */
-export function createRelayClient({ baseUrl, token = "", fetch = globalThis.fetch, timeoutMs = 60000 }) {
+export function createRelayClient({ baseUrl, token = "", tta = "adaptive", fetch = globalThis.fetch, timeoutMs = 60000 }) {
   const base = baseUrl.replace(/\/+$/, "");
+  const query = `?tta=${encodeURIComponent(tta)}`;
 
   async function request(path, { method = "GET", body, headers = {} } = {}) {
     if (token) headers = { ...headers, Authorization: `Bearer ${token}` };
@@ -76,10 +85,10 @@ export function createRelayClient({ baseUrl, token = "", fetch = globalThis.fetc
 
     /** Check image bytes (Uint8Array). */
     checkBytes: (bytes, type) =>
-      request("/api/v1/check", { method: "POST", body: bytes, headers: { "Content-Type": imageType(type) } }),
+      request(`/api/v1/check${query}`, { method: "POST", body: bytes, headers: { "Content-Type": imageType(type) } }),
 
     /** Ask the relay to fetch and check an image URL itself. */
-    checkUrl: (url) => request("/api/v1/check-url", jsonBody({ url })),
+    checkUrl: (url) => request(`/api/v1/check-url${query}`, jsonBody({ url })),
 
     /**
      * Check several images in one request: [{bytes, type}] as multipart `file` fields.
@@ -90,12 +99,12 @@ export function createRelayClient({ baseUrl, token = "", fetch = globalThis.fetc
       images.forEach(({ bytes, type }, index) => {
         form.append("file", new Blob([bytes], { type: imageType(type) }), `image-${index}`);
       });
-      return batchEntries(await request("/api/v1/check-batch", { method: "POST", body: form }), images.length);
+      return batchEntries(await request(`/api/v1/check-batch${query}`, { method: "POST", body: form }), images.length);
     },
 
     /** Like checkBatchFiles, for URLs the relay fetches itself. */
     async checkBatchUrls(urls) {
-      return batchEntries(await request("/api/v1/check-batch", jsonBody({ urls })), urls.length);
+      return batchEntries(await request(`/api/v1/check-batch${query}`, jsonBody({ urls })), urls.length);
     },
   };
 }

@@ -12,10 +12,14 @@ export const DEFAULT_SETTINGS = Object.freeze({
   flagMode: "ai",
   // Images whose shorter side is below this many pixels are "too small"; page scan skips them.
   minImageSide: 64,
+  // Test-time augmentation, as the edge runtime's --tta: "adaptive" (all views only when the first is near the
+  // threshold), "always" (every view, slower) or "never" (the first view only).
+  tta: "adaptive",
 });
 
 export const FLAG_MODES = Object.freeze(["ai", "ai+unsure"]);
 export const ENGINES = Object.freeze(["browser", "relay"]);
+export const TTA_MODES = Object.freeze(["adaptive", "always", "never"]);
 
 const STORAGE_KEY = "settings";
 
@@ -44,6 +48,10 @@ export function validateSettings(input = {}) {
   check("unsureBand", parseBand);
   check("flagMode", (value) => {
     if (!FLAG_MODES.includes(value)) throw new Error(`must be one of ${FLAG_MODES.join(", ")}`);
+    return value;
+  });
+  check("tta", (value) => {
+    if (!TTA_MODES.includes(value)) throw new Error(`must be one of ${TTA_MODES.join(", ")}`);
     return value;
   });
   check("minImageSide", (value) => {

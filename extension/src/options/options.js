@@ -17,6 +17,7 @@ function fillForm(settings) {
   form.unsureHigh.value = settings.unsureBand?.[1] ?? "";
   form.flagMode.value = settings.flagMode;
   form.minImageSide.value = settings.minImageSide;
+  form.tta.value = settings.tta;
 }
 
 function readForm() {
@@ -28,6 +29,7 @@ function readForm() {
     unsureBand: [form.unsureLow.value, form.unsureHigh.value],
     flagMode: form.flagMode.value,
     minImageSide: form.minImageSide.value,
+    tta: form.tta.value,
   };
 }
 

@@ -13,6 +13,9 @@ import { loadSettings } from "./lib/settings.js";
 import { loadScanSites } from "./lib/sites.js";
 
 const api = globalThis.browser ?? globalThis.chrome;
+// Settings (relay URL, token) are for the extension's own pages and worker, not content scripts, where the
+// browser can say so (Chromium; Firefox exposes storage.local to content scripts, which never write to it).
+api.storage.local.setAccessLevel?.({ accessLevel: "TRUSTED_CONTEXTS" }).catch(() => {});
 const CONTENT_SCRIPT = "content/content.js";
 const SCAN_SCRIPT_ID = "page-scan";
 const CACHE_KEY = "verdictCache";

@@ -34,7 +34,10 @@ test("form input is normalised: trailing slash, numbers from strings, blanks to 
     flagMode: "ai+unsure",
     minImageSide: 128,
     tta: "always",
+    trustMetadata: true,
   });
+  assert.equal(validateSettings({ trustMetadata: false }).settings.trustMetadata, false);
+  assert.match(validateSettings({ trustMetadata: "no" }).errors.trustMetadata, /true or false/);
   assert.equal(validateSettings({}).settings.engine, "browser", "the in-browser engine is the default");
   assert.equal(validateSettings({}).settings.tta, "adaptive", "adaptive TTA is the default");
   assert.match(validateSettings({ tta: "sometimes" }).errors.tta, /adaptive, always, never/);

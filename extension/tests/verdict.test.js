@@ -58,6 +58,7 @@ test("verdict badges show the label with its probability and carry the details p
     verdict: "Likely AI-generated (AI score 93%)",
     rules: "Threshold 50%; unsure between 40% and 60%",
     caveat: CAVEAT,
+    evidence: [],
     views: { original: "93%", flip: "93%" },
   });
   const certain = describeOutcome({ ok: true, result: relayResult("ai", 0.9996) }, defaults);

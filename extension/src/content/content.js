@@ -30,6 +30,8 @@
     .panel td { padding: 0 8px 0 0; }
     .panel button { font: inherit; margin: 4px 4px 0 0; cursor: pointer; }
     .panel .caveat { color: #555; }
+    .panel .evidence { overflow-wrap: anywhere; }
+    .panel canvas.heatmap { display: block; max-width: 100%; margin-top: 4px; border-radius: 4px; }
     @media (prefers-color-scheme: dark) {
       .panel { background: #202124; color: #e8eaed; }
       .panel .caveat { color: #bdc1c6; }
@@ -104,11 +106,11 @@
     entry.button.dataset.state = badge.state;
     entry.button.textContent = badge.text;
     entry.button.title = badge.title;
-    fillPanel(entry.panel, badge);
+    fillPanel(entry.panel, badge, img);
     place(entry, img);
   }
 
-  function fillPanel(panel, badge) {
+  function fillPanel(panel, badge, img) {
     panel.replaceChildren();
     const line = (text) => {
       const div = document.createElement("div");
@@ -135,6 +137,8 @@
       line("AI score per test-time view:");
       panel.append(table);
     }
+    for (const text of wording.evidence ?? []) line(text).className = "evidence";
+    addHeatmapButton(panel, line, img);
     line(wording.caveat).className = "caveat";
     line(`Model ${details.modelVersion}, ${details.engine === "browser" ? "checked in this browser" : "checked by your relay"}`);
     if (details.sha256) line(`Image SHA-256 ${details.sha256.slice(0, 16)}…`);
@@ -158,6 +162,59 @@
       });
       report.append(button);
     }
+  }
+
+  // On request: ask the worker for the window map of this image and draw it over a copy of the image.
+  function addHeatmapButton(panel, line, img) {
+    const holder = line("");
+    const show = document.createElement("button");
+    show.type = "button";
+    show.textContent = "Show where the model sees AI";
+    show.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      if (!event.isTrusted) return; // only the user asks, never the page's script
+      show.disabled = true;
+      show.textContent = "Mapping…";
+      const url = img.currentSrc || img.src;
+      const answer = await api.runtime
+        .sendMessage({ type: "explain-image", url })
+        .catch((error) => ({ ok: false, error: { message: error.message } }));
+      show.remove();
+      if (!answer?.ok) {
+        holder.textContent = `No heatmap: ${answer?.error?.message ?? "no answer"}.`;
+        return;
+      }
+      const { grid_size: size, cost_ms: cost } = answer.explanation;
+      holder.append(heatmapCanvas(img, answer.explanation));
+      holder.append(`Red: parts the model alone reads as AI (${size}×${size} windows, ${Math.round(cost)} ms).`);
+    });
+    holder.append(show);
+  }
+
+  // The image scaled to the panel, tinted red with opacity 0.6 x P(ai) of each window (smoothly interpolated).
+  function heatmapCanvas(img, { grid, grid_size: size }) {
+    const scale = Math.min(1, 240 / Math.max(img.naturalWidth, img.naturalHeight, 1));
+    const canvas = document.createElement("canvas");
+    canvas.className = "heatmap";
+    canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", "The image, tinted red where the model sees signs of generation");
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0, canvas.width, canvas.height);
+    const cells = document.createElement("canvas");
+    cells.width = size;
+    cells.height = size;
+    const cellContext = cells.getContext("2d");
+    grid.forEach((row, y) =>
+      row.forEach((p, x) => {
+        cellContext.fillStyle = `rgba(255, 40, 0, ${0.6 * Math.min(1, Math.max(0, p))})`;
+        cellContext.fillRect(x, y, 1, 1);
+      }),
+    );
+    context.imageSmoothingEnabled = true;
+    context.drawImage(cells, 0, 0, canvas.width, canvas.height);
+    return canvas;
   }
 
   // Absolute position in the host's containing block, measured from where the host is now.

@@ -15,12 +15,14 @@ export function getEngine() {
   return engine;
 }
 
-/** {result} for a check of bytes, {info} for the engine's details, or {error: {kind, message}}. */
+/** {result} for a check of bytes, {explanation} for its window map, {info} for the engine's details, or
+ * {error: {kind, message}}. */
 export async function answerEngineRequest({ type, bytes, tta }) {
   try {
     const loaded = await getEngine();
     if (type === "info") return { info: loaded.info };
     if (type === "check") return { result: await loaded.check(bytes, tta) };
+    if (type === "explain") return { explanation: await loaded.explain(bytes) };
     return { error: { kind: "engine-error", message: `unexpected engine request: ${String(type)}` } };
   } catch (error) {
     const { kind = "engine-error", message = String(error), width, height } = error;

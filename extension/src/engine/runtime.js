@@ -13,6 +13,7 @@ import { getGlobalLiteRtPromise, loadLiteRt } from "../vendor/litert/core.js";
 import { MAX_IMAGE_BYTES, sizeProblem, sniffFormat } from "../lib/image_limits.js";
 import { dequantise, rgbOverWhite, shrinkLarge, viewEncoder } from "../lib/pixels.js";
 import { modelIo } from "../lib/tflite_io.js";
+import { crop, GRID, windowBoxes } from "../lib/windows.js";
 
 const VENDOR = new URL("../vendor/", import.meta.url);
 const ELEMENT_TYPES = { float32: 1, uint8: 3, int8: 9 };
@@ -59,6 +60,7 @@ export async function createEngine({ accelerator = "wasm" } = {}) {
     Math.min(1, threshold + DEFAULT_WIDENING * (unsureBand[1] - threshold)),
   ];
   const encode = viewEncoder(views, size, io.input);
+  const encodeWhole = viewEncoder(["original"], size, io.input);
 
   const modelPointer = wasm._malloc(modelBytes.byteLength);
   wasm.HEAPU8.set(modelBytes, modelPointer);
@@ -148,8 +150,23 @@ export async function createEngine({ accelerator = "wasm" } = {}) {
     };
   }
 
+  /**
+   * Where the model sees signs of generation, as edge_runtime.explain.window_map: P(ai) of the whole picture and
+   * of grid x grid windows of it at its own resolution, shaped like the relay's /api/v1/explain (no overlay).
+   */
+  async function explain(bytes, grid = GRID) {
+    const started = performance.now();
+    const image = await decode(bytes, size);
+    const probability = await predictOne(encodeWhole(image));
+    const cells = [];
+    for (const box of windowBoxes(image.width, image.height, grid)) cells.push(await predictOne(encodeWhole(crop(image, box))));
+    const rows = Array.from({ length: grid }, (_, row) => cells.slice(row * grid, (row + 1) * grid));
+    return { probability, grid: rows, grid_size: grid, cost_ms: performance.now() - started, invokes: 1 + grid * grid };
+  }
+
   return {
     check,
+    explain,
     predict,
     info: { ...metadata, views, escalationBand, threads, accelerator, input: io.input, output: io.output },
   };

@@ -68,6 +68,11 @@ export function createBrowserEngine({ api, inProcess = null }) {
       if (bytes.byteLength > MAX_IMAGE_BYTES) throw new EngineError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
       return { ...(await ask("check", bytes, tta)).result, engine: "browser" };
     },
+    /** The window map of image bytes (edge_runtime.explain), shaped like the relay's /api/v1/explain. */
+    async explain(bytes) {
+      if (bytes.byteLength > MAX_IMAGE_BYTES) throw new EngineError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
+      return (await ask("explain", bytes)).explanation;
+    },
     /** The engine's model and runtime details. */
     info: async () => (await ask("info")).info,
   };

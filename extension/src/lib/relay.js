@@ -1,4 +1,4 @@
-/** Client for the relay's HTTP API (POST /api/v1/check, check-url, check-batch; GET /healthz, /api/v1/model). */
+/** Client for the relay's HTTP API (POST /api/v1/check, check-url, check-batch, explain; GET /healthz, /api/v1/model). */
 
 export const MAX_BATCH = 16;
 
@@ -86,6 +86,10 @@ export function createRelayClient({ baseUrl, token = "", tta = "adaptive", fetch
     /** Check image bytes (Uint8Array). */
     checkBytes: (bytes, type) =>
       request(`/api/v1/check${query}`, { method: "POST", body: bytes, headers: { "Content-Type": imageType(type) } }),
+
+    /** Where the model sees signs of generation in image bytes: POST /api/v1/explain. */
+    explain: (bytes, type) =>
+      request("/api/v1/explain", { method: "POST", body: bytes, headers: { "Content-Type": imageType(type) } }),
 
     /** Ask the relay to fetch and check an image URL itself. */
     checkUrl: (url) => request(`/api/v1/check-url${query}`, jsonBody({ url })),

@@ -96,7 +96,15 @@ function parseRelayUrl(value) {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("must start with http:// or https://");
   if (url.search || url.hash || url.username || url.password) throw new Error("must not contain a query, fragment or credentials");
+  // The token and every image travel to the relay: in the clear only within this computer.
+  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    throw new Error("must be https:// (e.g. a reverse proxy with TLS), or http:// on this computer (127.0.0.1, localhost)");
+  }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+}
+
+function isLoopbackHost(hostname) {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 function parseProbability(value) {

@@ -6,15 +6,38 @@ import { badgeText, CAVEAT, rulesLine, scorePercent, verdictLine } from "./wordi
  * The label for a relay result under the user's settings. Without a threshold or band of their own, the relay's
  * label stands; otherwise the probability is re-labelled as the edge runtime does: "unsure" strictly inside the
  * band (lo, hi), else "ai" at or above the threshold and "human" below it. A setting left null takes the model's
- * value from the result.
+ * value from the result. A label decided by the file's own metadata (reason "metadata") stands unless the user
+ * turned settings.trustMetadata off; then the probability decides as above.
  */
 export function labelFor(result, settings) {
-  if (settings.threshold === null && settings.unsureBand === null) return result.label;
+  const byMetadata = result.reason === "metadata";
+  if (byMetadata && settings.trustMetadata !== false) return "ai";
+  if (settings.threshold === null && settings.unsureBand === null && !byMetadata) return result.label;
   const threshold = settings.threshold ?? result.threshold;
   const [lo, hi] = settings.unsureBand ?? result.unsure_band ?? [threshold, threshold];
   const p = result.probability;
   if (p > lo && p < hi) return "unsure";
   return p >= threshold ? "ai" : "human";
+}
+
+// What each kind of provenance evidence is called in the details panel (as on the relay's demo page).
+export const EVIDENCE_WORDS = Object.freeze({
+  generator: "Names an AI generator",
+  "ai-declared": "Declares AI generation",
+  c2pa: "Content credentials",
+  software: "Software",
+});
+
+/** The details panel's lines about the file's own metadata: the rule when it decided, then each item. */
+export function evidenceLines(result, label) {
+  const evidence = result.evidence ?? [];
+  const lines = [];
+  if (result.reason === "metadata" && label === "ai") {
+    lines.push(`Labelled AI because the file's metadata says so; the model alone gives it ${scorePercent(result.probability)}.`);
+  }
+  for (const { kind, detail } of evidence) lines.push(`${EVIDENCE_WORDS[kind] ?? kind}: ${detail}`);
+  if (evidence.length === 0 && result.evidence !== undefined) lines.push("No provenance metadata. That proves nothing: most sites strip it.");
+  return lines;
 }
 
 /** Whether page scan flags an image with this label. */
@@ -59,11 +82,14 @@ function describeResult(result, settings) {
       modelVersion: result.model_version,
       sha256: result.sha256,
       engine: result.engine ?? "relay", // which engine answered: "browser" or "relay"
+      reason: result.reason ?? "model",
+      evidence: result.evidence ?? [],
       // What the details panel prints, worded here because the content script cannot import modules.
       wording: {
         verdict: verdictLine(label, p),
         rules: rulesLine(threshold, unsureBand),
         caveat: CAVEAT,
+        evidence: evidenceLines(result, label),
         views: Object.fromEntries(Object.entries(result.view_probabilities ?? {}).map(([view, q]) => [view, scorePercent(q)])),
       },
     },

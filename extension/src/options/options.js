@@ -17,6 +17,7 @@ function fillForm(settings) {
   form.unsureHigh.value = settings.unsureBand?.[1] ?? "";
   form.flagMode.value = settings.flagMode;
   form.minImageSide.value = settings.minImageSide;
+  form.trustMetadata.checked = settings.trustMetadata;
   form.tta.value = settings.tta;
 }
 
@@ -29,6 +30,7 @@ function readForm() {
     unsureBand: [form.unsureLow.value, form.unsureHigh.value],
     flagMode: form.flagMode.value,
     minImageSide: form.minImageSide.value,
+    trustMetadata: form.trustMetadata.checked,
     tta: form.tta.value,
   };
 }

@@ -10,6 +10,8 @@ export const DEFAULT_SETTINGS = Object.freeze({
   unsureBand: null,
   // Which verdicts page scan flags: "ai" only, or "ai+unsure".
   flagMode: "ai",
+  // Label an image "ai" when its own metadata names an AI generator (edge runtime: --ignore-metadata turns it off).
+  trustMetadata: true,
   // Images whose shorter side is below this many pixels are "too small"; page scan skips them.
   minImageSide: 64,
   // Test-time augmentation, as the edge runtime's --tta: "adaptive" (all views only when the first is near the
@@ -52,6 +54,10 @@ export function validateSettings(input = {}) {
   });
   check("tta", (value) => {
     if (!TTA_MODES.includes(value)) throw new Error(`must be one of ${TTA_MODES.join(", ")}`);
+    return value;
+  });
+  check("trustMetadata", (value) => {
+    if (typeof value !== "boolean") throw new Error("must be true or false");
     return value;
   });
   check("minImageSide", (value) => {

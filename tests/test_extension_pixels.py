@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 
 import numpy as np
@@ -52,7 +51,6 @@ def input_detail() -> dict:
     return interpreter.get_input_details()[0]
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is installed by make test-deps")
 def test_javascript_views_equal_the_runtimes_byte_for_byte(manifest_rows, data_root, input_detail):
     assert input_detail["dtype"] == np.int8, "this test compares int8 tensors; the bundled model changed"
     by_short_side = sorted(manifest_rows, key=lambda r: (min(int(r["width"]), int(r["height"])), r["sha256"]))
@@ -71,3 +69,31 @@ def test_javascript_views_equal_the_runtimes_byte_for_byte(manifest_rows, data_r
             assert np.array_equal(got[i], expected[i]), \
                 f"{path.name} {img.size} view {view}: {np.count_nonzero(got[i] != expected[i])} values differ"
     assert any(min(size) < 224 for size in sizes) and any(min(size) > 224 for size in sizes), sizes
+
+
+SIZE_RULES_IN_NODE = """
+import { sizeProblem } from "./extension/src/lib/image_limits.js";
+import { readFileSync } from "node:fs";
+const cases = JSON.parse(readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(cases.map(([w, h, format]) => sizeProblem(w, h, format)?.kind ?? null)));
+"""
+
+
+def python_size_problem(width: int, height: int, fmt: str) -> str | None:
+    try:
+        preprocess.check_pixels((width, height), fmt)
+        preprocess.require_judgeable(width, height)
+    except preprocess.ImageError as exc:
+        return "too-large" if "too large" in exc.reason else "too-small"
+    return None
+
+
+def test_javascript_size_rules_equal_the_runtimes():
+    sides = [1, 31, 32, 33, 100, 512, 513, 600, 3000, 3464, 3465, 4000, 4473, 6000, 6001, 9000]
+    cases = [[w, h, fmt] for w in sides for h in sides for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP")]
+    run = subprocess.run(["node", "--input-type=module", "-e", SIZE_RULES_IN_NODE], cwd=REPO, input=json.dumps(cases),
+                         capture_output=True, text=True, timeout=60, check=True)
+    got = json.loads(run.stdout)
+    expected = [python_size_problem(*case) for case in cases]
+    assert {kind for kind in expected} == {None, "too-large", "too-small"}
+    assert [(case, g, e) for case, g, e in zip(cases, got, expected) if g != e] == []

@@ -479,7 +479,7 @@ class ExclusiveUse:
     def info(self):
         return self.detector.info()
 
-    def check(self, data, tta=None):
+    def check(self, data, **options):
         with self.lock:
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)
@@ -487,7 +487,7 @@ class ExclusiveUse:
         try:
             if self.gate is not None:
                 self.gate.wait(timeout=10)
-            return self.detector.check(data, tta=tta)
+            return self.detector.check(data, **options)
         finally:
             with self.lock:
                 self.inside -= 1

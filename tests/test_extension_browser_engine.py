@@ -192,3 +192,59 @@ def test_page_scan_in_the_browser_flags_what_the_python_runtime_judges_ai(engine
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "extension-browser-engine-scan.png"))
     page.close()
+
+
+def engine_explain(page, data: bytes) -> dict:
+    """The engine's window map for image bytes, asked in an extension page that loads engine/host.js."""
+    return page.evaluate("""async (data) => {
+        const host = await import('./host.js');
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        return host.answerEngineRequest({type: 'explain', bytes});
+    }""", base64.b64encode(data).decode())
+
+
+def test_browser_engine_explain_matches_the_python_map(engine_browser, confident, data_root):
+    """The in-browser window map equals edge_runtime's Detector.explain cell by cell on real images."""
+    from edge_runtime import Detector
+    context, worker = engine_browser
+    page = context.new_page()
+    page.goto(worker.url.replace("background.js", "engine/offscreen.html"))
+    detector = Detector(threads=2)
+    for image in confident[:2]:
+        path = data_root / image["row"]["path"]
+        answer = engine_explain(page, path.read_bytes())
+        assert "explanation" in answer, f"{image['name']}: {answer}"
+        got, want = answer["explanation"], detector.explain(path)
+        assert got["grid_size"] == len(want.grid) and got["invokes"] == len(want.grid) ** 2 + 1
+        assert got["probability"] == pytest.approx(want.probability, abs=PARITY_TOLERANCE)
+        for got_row, want_row in zip(got["grid"], want.grid):
+            assert got_row == pytest.approx(want_row, abs=PARITY_TOLERANCE), image["name"]
+    page.close()
+
+
+def test_badge_details_show_metadata_evidence_and_the_heatmap_on_request(engine_browser, site, data_root,
+                                                                         manifest_rows):
+    """A NovelAI PNG checked in the browser: labelled AI by its metadata, the evidence listed in the details
+    panel, and the heatmap drawn over the image on request. Screenshot: extension-badge-evidence-heatmap.png."""
+    from conftest import pick
+    context, worker = engine_browser
+    novelai = pick(manifest_rows, "tsunamori-novelai", 1)[0]
+    site.add_image(novelai, "novelai.png")
+    page, tab_id = open_page(context, worker, site.add_page("engine-evidence.html", """
+        <div class="gallery"><img src="novelai.png" alt="a NovelAI render"></div>"""))
+    badge = context_menu_check(worker, tab_id, f"{site.url}/novelai.png")
+    assert badge["state"] == "ai" and badge["details"]["reason"] == "metadata"
+    assert {"kind": "generator", "detail": "PNG text 'Software': NovelAI"} in badge["details"]["evidence"]
+    host = page.locator(f'animeart-badge[data-url="{site.url}/novelai.png"]')
+    host.locator(".badge").click()
+    panel = host.locator(".panel")
+    assert "Labelled AI because the file's metadata says so" in panel.inner_text()
+    assert "Names an AI generator: PNG text 'Software': NovelAI" in panel.inner_text()
+    panel.get_by_role("button", name="Show where the model sees AI").click()
+    panel.locator("canvas.heatmap").wait_for(timeout=120_000)
+    assert "windows" in panel.inner_text()
+    size = panel.locator("canvas.heatmap").evaluate("c => [c.width, c.height]")
+    assert size[0] > 0 and abs(size[0] / size[1] - 512 / 768) < 0.02
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "extension-badge-evidence-heatmap.png"))
+    page.close()

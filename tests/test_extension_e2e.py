@@ -398,6 +398,29 @@ def test_page_scan_flags_the_images_the_relay_judges_ai(browser, site, images, o
     page.close()
 
 
+def test_relay_evidence_and_heatmap_in_the_badge_details(browser, site, relay, manifest_rows):
+    """With the relay checking: a NovelAI PNG's badge is AI by its metadata, the details list the relay's evidence,
+    and the heatmap comes from the relay's /api/v1/explain on request."""
+    from conftest import pick
+    context, worker = browser
+    novelai = pick(manifest_rows, "tsunamori-novelai", 2)[1]
+    data = site.add_image(novelai, "relay-novelai.png")
+    url = f"{site.url}/relay-novelai.png"
+    page, tab_id = open_page(context, worker, site.add_page("relay-evidence.html", """
+        <div class="gallery"><img src="relay-novelai.png" alt="a NovelAI render"></div>"""))
+    badge = context_menu_check(worker, tab_id, url)
+    assert badge["state"] == "ai" and badge["details"]["reason"] == "metadata"
+    assert badge["details"]["evidence"] == relay.check(data)["evidence"]
+    host = page.locator(f'animeart-badge[data-url="{url}"]')
+    host.locator(".badge").click()
+    panel = host.locator(".panel")
+    assert "Names an AI generator: PNG text 'Software': NovelAI" in panel.inner_text()
+    panel.get_by_role("button", name="Show where the model sees AI").click()
+    panel.locator("canvas.heatmap").wait_for(timeout=120_000)
+    assert "7×7 windows" in panel.inner_text()
+    page.close()
+
+
 def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
     """Badges carry a text label and whole-percent scores; the details panel opens with Enter or Space and closes
     with Esc; the page with badges, the popup and the options page have no serious or critical axe-core

@@ -95,7 +95,8 @@ class Table:
             out(f"{'error':<7} {'-':>6} {'-':>7}  {path}  ({error})")
         else:
             note = f"  (by metadata: {result.evidence[0]['detail']})" if result.reason == "metadata" else ""
-            out(f"{result.label:<7} {score_percent(result.probability):>6} {result.timings_ms['total']:7.1f}  {path}{note}")
+            out(f"{result.label:<7} {score_percent(result.probability):>6} {result.timings_ms['total']:7.1f}  "
+                f"{path}{note}")
 
 
 class JsonLines:

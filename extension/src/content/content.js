@@ -274,7 +274,11 @@
   function showNotice(state, text) {
     if (!notice) {
       const { host, shadow } = makeHost(NOTICE_TAG);
+      // Anchored bottom-right only: with the host's left/top 0 left in place it would span the whole viewport
+      // above the page and take every click, the right click on an image included.
       host.style.setProperty("position", "fixed", "important");
+      host.style.setProperty("left", "auto", "important");
+      host.style.setProperty("top", "auto", "important");
       host.style.setProperty("right", "16px", "important");
       host.style.setProperty("bottom", "16px", "important");
       const box = document.createElement("div");

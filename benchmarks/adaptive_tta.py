@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     half = np.array([int(Path(row["path"]).stem[:2], 16) % 2 for row in rows], dtype=bool)
     out_of_fold = {True: adaptive.choose_band(probabilities[~half], detector.threshold, detector.unsure_band),
                    False: adaptive.choose_band(probabilities[half], detector.threshold, detector.unsure_band)}
-    oof_adaptive = np.where(half, *(adaptive.adaptive_probabilities(probabilities, out_of_fold[h]) for h in (True, False)))
+    oof_adaptive = np.where(half, *(adaptive.adaptive_probabilities(probabilities, out_of_fold[h])
+                                    for h in (True, False)))
     oof_escalated = np.where(half, *(adaptive.escalates(probabilities[:, 0], out_of_fold[h]) for h in (True, False)))
     oof_labels = adaptive.labels(oof_adaptive, detector.threshold, detector.unsure_band)
     always_labels = adaptive.labels(probabilities.mean(axis=1), detector.threshold, detector.unsure_band)
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
     print("| band | escalated | label agreement with always-TTA | accuracy always | accuracy adaptive | "
           "accuracy never |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, band in (("Detector's (sidecar or default)", detector.escalation_band), ("choose_band, in-sample", chosen)):
+    for name, band in (("Detector's (sidecar or default)", detector.escalation_band),
+                       ("choose_band, in-sample", chosen)):
         s = scores(probabilities, truth, band, detector)
         print(f"| {name} {band[0]:.3f}-{band[1]:.3f} | {s['escalated']:.1%} | {s['agreement']:.2%} | "
               f"{s['accuracy always']:.2%} | {s['accuracy adaptive']:.2%} | {s['accuracy never']:.2%} |")

@@ -76,8 +76,9 @@ class Detector:
     unsure band unless they are passed here. `tta` (default 'adaptive') runs the primary view and, only
     when its P is strictly inside the escalation band (sidecar `escalation_band`, else
     `adaptive.default_band`), the remaining views in one more invoke; 'always' runs all views in one
-    invoke, 'never' the primary view alone (True / False mean always / never). With `trust_metadata` (default), a file
-    whose metadata names an AI generator is labelled "ai" (reason "metadata"; the model's P is still given).
+    invoke, 'never' the primary view alone (True / False mean always / never). With `trust_metadata`
+    (default), a file whose metadata names an AI generator is labelled "ai" (reason "metadata"; the model's
+    P is still given).
     Not thread-safe: use one Detector per thread or guard it with a lock.
     """
 
@@ -166,9 +167,8 @@ class Detector:
         return result
 
     def _mode(self, tta: str | bool | None) -> str:
-        """The TTA mode of one call; a single-view model has nothing to escalate to."""
-        mode = self.tta if tta is None else adaptive.tta_mode(tta)
-        return "never" if len(self.views) == 1 else mode
+        """The TTA mode of one call: `tta`, or the Detector's when None."""
+        return self.tta if tta is None else adaptive.tta_mode(tta)
 
     def _prepare(self, source: preprocess.Source) -> Prepared:
         """Decode one image into the base pixels of every geometry its views use (thread-safe)."""
@@ -193,7 +193,7 @@ class Detector:
         results = []
         for image, primary in zip(images, primaries):
             views, probabilities, infer_ms = self.views[:1], primary[None], primary_ms / len(images)
-            if mode == "adaptive" and adaptive.escalates(primary, self.escalation_band):
+            if mode == "adaptive" and len(self.views) > 1 and adaptive.escalates(primary, self.escalation_band):
                 rest, rest_ms = self._timed(self._encoders[self.views[1:]].encode(image.bases))
                 views, probabilities, infer_ms = self.views, np.concatenate([probabilities, rest]), infer_ms + rest_ms
             results.append(self._result(image, mode, views, probabilities, infer_ms))

@@ -58,6 +58,8 @@ def test_bands_force_or_rule_out_escalation(images, always):
     assert [r.probability for r in everything] == pytest.approx([r.probability for r in always[:8]], abs=1e-6)
     nothing = Detector(escalation_band=(0.5, 0.5)).check_many(images[:8])
     assert all(len(r.views_run) == 1 for r in nothing)
+    single_view = Detector(views=["original"], escalation_band=(0.0, 1.0))  # nothing to escalate to
+    assert [r.views_run for r in single_view.check_many(images[:2])] == [["original"]] * 2
 
 
 def test_sidecar_escalation_band_is_used(tmp_path, images):

@@ -69,8 +69,10 @@ def main(argv=None) -> int:
     print("| band | escalated | label agreement with always-TTA | accuracy always | accuracy adaptive | "
           "accuracy never |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, band in (("Detector's (sidecar or default)", detector.escalation_band),
-                       ("choose_band, in-sample", chosen)):
+    never = (detector.threshold, detector.threshold)  # an empty band: no image escalates
+    bands = (("never (primary view only)", never), ("Detector's (sidecar or default)", detector.escalation_band),
+             ("choose_band, in-sample", chosen))
+    for name, band in bands:
         s = scores(probabilities, truth, band, detector)
         print(f"| {name} {band[0]:.3f}-{band[1]:.3f} | {s['escalated']:.1%} | {s['agreement']:.2%} | "
               f"{s['accuracy always']:.2%} | {s['accuracy adaptive']:.2%} | {s['accuracy never']:.2%} |")

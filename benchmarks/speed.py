@@ -50,7 +50,7 @@ def parse_args(argv=None):
     parser.add_argument("--cached", type=int, default=8000, help="cached relay requests (default 8000)")
     parser.add_argument("--rss-images", type=int, default=5000, help="images in the memory scan (default 5000)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved invoke/scan pairs (default 3)")
-    parser.add_argument("--keras-images", type=int, default=8, help="images through Keras TTA (default 8; 0 skips)")
+    parser.add_argument("--keras-images", type=int, default=16, help="images through Keras TTA (default 16; 0 skips)")
     return parser.parse_args(argv)
 
 

@@ -3,9 +3,9 @@
     python benchmarks/server_load.py                       # 10,000 requests per phase
     python benchmarks/server_load.py --requests 2000 --concurrency 8 --workers 2 --threads 4
 
-Phases: uncached with TTA (every request's bytes are new: a real image plus a unique trailer that decoders
-ignore, so the sha256 differs and the cache misses), uncached with ?tta=0, and cached (a small set of images
-sent again and again after a warm-up). For each: throughput, p50/p95/p99 latency, errors, the share of
+Phases: uncached with every TTA view (?tta=always; every request's bytes are new: a real image plus a unique
+trailer that decoders ignore, so the sha256 differs and the cache misses), uncached with ?tta=never, and cached
+(a small set of images sent again and again after a warm-up). For each: throughput, p50/p95/p99 latency, errors, the share of
 answers served from the cache, and the server's RSS (master + workers) before and after. The targets
 (2 CPU cores) are printed with MET / MISSED. Traffic goes to 127.0.0.1 only; rate limits are switched off.
 """
@@ -181,7 +181,7 @@ def phase_plan(phase: str, images: list, hot: list, args):
     if phase == "cached":
         # Every worker thread has to have seen every hot image before it answers from its own cache.
         return (lambda i: hot[i % len(hot)]), "/api/v1/check", len(hot) * args.workers * args.threads
-    path = "/api/v1/check" + ("?tta=0" if phase == "uncached-notta" else "")
+    path = "/api/v1/check" + ("?tta=never" if phase == "uncached-notta" else "?tta=always")
     return (lambda i: images[i % len(images)] + f"\0{phase}-{i:09d}".encode()), path, \
         args.workers * args.threads * 4
 

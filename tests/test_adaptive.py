@@ -54,16 +54,16 @@ def test_adaptive_labels_agree_with_always_tta_on_real_images(det, images, alway
 
 
 def test_bands_force_or_rule_out_escalation(images, always):
-    everything = Detector(escalation_band=(0.0, 1.0)).check_many(images[:8])
+    everything = Detector(escalation_band=(-1.0, 2.0)).check_many(images[:8])
     assert [r.probability for r in everything] == pytest.approx([r.probability for r in always[:8]], abs=1e-6)
     nothing = Detector(escalation_band=(0.5, 0.5)).check_many(images[:8])
     assert all(len(r.views_run) == 1 for r in nothing)
-    single_view = Detector(views=["original"], escalation_band=(0.0, 1.0))  # nothing to escalate to
+    single_view = Detector(views=["original"], escalation_band=(-1.0, 2.0))  # nothing to escalate to
     assert [r.views_run for r in single_view.check_many(images[:2])] == [["original"]] * 2
 
 
 def test_escalation_runs_the_remaining_crop_views_too(images):
-    det = Detector(views=["crop", "original", "crop-flip"], escalation_band=(0.0, 1.0))
+    det = Detector(views=["crop", "original", "crop-flip"], escalation_band=(-1.0, 2.0))
     escalated = list(det.check_many(images[::12]))
     for result, path in zip(escalated, images[::12]):
         assert result.views_run == ["crop", "original", "crop-flip"]
@@ -74,9 +74,9 @@ def test_sidecar_escalation_band_is_used(tmp_path, images):
     model = tmp_path / "model.tflite"
     shutil.copy(bundle.DEFAULT_MODEL, model)
     sidecar = bundle.read_sidecar(bundle.DEFAULT_MODEL)
-    bundle.sidecar_path(model).write_text(json.dumps({**sidecar, "escalation_band": [0.0, 1.0]}))
+    bundle.sidecar_path(model).write_text(json.dumps({**sidecar, "escalation_band": [-1.0, 2.0]}))
     det = Detector(model)
-    assert det.escalation_band == (0.0, 1.0) and det.info()["escalation_band"] == [0.0, 1.0]
+    assert det.escalation_band == (-1.0, 2.0) and det.info()["escalation_band"] == [-1.0, 2.0]
     assert det.check(images[0]).views_run == list(det.views)
 
 

@@ -45,6 +45,18 @@ def main(argv=None) -> int:
     abl_p.add_argument("--out", type=Path, required=True)
     abl_p.add_argument("--variants", nargs="+", default=None)
     config_arguments(abl_p)
+    loso_p = commands.add_parser("loso", help="leave-sources-out evaluation of the v2 recipes (cached features)")
+    loso_p.add_argument("--data", default="../shared/data")
+    loso_p.add_argument("--out", type=Path, default=Path("runs/loso"))
+    loso_p.add_argument("--cache", type=Path, default=Path("runs/blocks/features.npz"),
+                        help="block-feature cache (made on first use)")
+    loso_p.add_argument("--recipes", nargs="+", default=None, help="recipe names (default: all)")
+    ship_p = commands.add_parser("ship", help="train a recipe on all data into a run directory for the converter")
+    ship_p.add_argument("recipe")
+    ship_p.add_argument("--data", default="../shared/data")
+    ship_p.add_argument("--loso", type=Path, default=Path("runs/loso"), help="where the recipe's loso report is")
+    ship_p.add_argument("--cache", type=Path, default=Path("runs/blocks/features.npz"))
+    ship_p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -53,6 +65,8 @@ def main(argv=None) -> int:
         from trainer.evaluate import evaluate_cached
         result = train(config, args.out, args.cache)
         evaluate_cached(args.out, result["tail"], result["cache"])
+    elif args.command in ("loso", "ship"):
+        return v2_command(args)
     elif args.command == "evaluate":
         from trainer.evaluate import evaluate
         evaluate(args.run, args.data, args.sources)
@@ -61,6 +75,34 @@ def main(argv=None) -> int:
         from trainer.train import Config
         config = Config(**{f.name: getattr(args, f.name) for f in fields(Config)})
         print(ablation(config, args.out, args.variants))
+    return 0
+
+
+def v2_command(args) -> int:
+    """`loso` (compare recipes out of source) and `ship` (train the pick on all data)."""
+    import json
+
+    from trainer import blocks, loso
+    from trainer.data import load_dataset
+    samples = load_dataset(args.data, verify=False).samples
+    if not args.cache.exists():
+        blocks.save(args.cache, samples, blocks.embed(samples))
+    features, columns = blocks.load(args.cache, samples)
+    table = loso.FeatureTable(features, columns, blocks.layer_slices(blocks.block_features_model(weights=None)))
+    if args.command == "ship":
+        from trainer.ship import ship
+        report = json.loads((args.loso / args.recipe / "report.json").read_text())
+        ship(loso.RECIPES[args.recipe], report, table, samples, args.data, args.out)
+        print(f"wrote {args.out}: convert it with python -m converter {args.out} --out {args.out}/tflite")
+        return 0
+    rows = []
+    for name in args.recipes or list(loso.RECIPES):
+        report = loso.evaluate_recipe(loso.RECIPES[name], table, samples)
+        loso.write_report(report, args.out / name)
+        print(loso.markdown(report))
+        rows.append(loso.comparison_row(report))
+    (args.out / "comparison.md").write_text(loso.comparison_table(rows))
+    print(loso.comparison_table(rows))
     return 0
 
 

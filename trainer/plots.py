@@ -57,3 +57,22 @@ def training_curves(history: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def per_source_bars(loso: dict, path: Path, title: str) -> None:
+    """Accuracy per held-out source (clean files and each degraded tier), AI and human sources apart."""
+    tiers = list(loso)
+    sources = list(loso[tiers[0]]["per_source"])
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(sources)), 4), dpi=100)
+    width = 0.8 / len(tiers)
+    for i, tier in enumerate(tiers):
+        values = [loso[tier]["per_source"][s]["accuracy"] for s in sources]
+        ax.bar(np.arange(len(sources)) + i * width, values, width, label=tier)
+    labels = [f"{s}\n({loso[tiers[0]]['per_source'][s]['label']})" for s in sources]
+    ax.set_xticks(np.arange(len(sources)) + width * (len(tiers) - 1) / 2, labels, rotation=60, ha="right", fontsize=7)
+    ax.axhline(0.9, color="grey", linestyle=":")
+    ax.set(ylim=(0, 1), ylabel="accuracy on the held-out source", title=f"leave-sources-out: {title}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,382 @@
+"""Leave-sources-out evaluation of the v2 recipes on cached block features (`python -m trainer loso`).
+
+Whole sources are held out: each fold trains a recipe's head on every other source and predicts the
+held-out images exactly as the runtime will (the recipe's views of the clean file, P averaged). The
+out-of-fold predictions of all folds are pooled; the threshold, the unsure band and the adaptive
+escalation band are chosen on them, never on an in-domain split.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+from sklearn.metrics import roc_auc_score
+
+from trainer.data import LABELS, Sample, split
+from trainer.model import VARIANTS
+
+# Every source of data v2 with >= 20 images is held out in exactly one fold, each fold holding out at least
+# one AI and one human source; the small agbooks-2018 rides with agbooks-2021, and the AI face crops with
+# the renders they were cut from (they share manifest groups).
+FOLDS = (
+    ("wfjsw-prompt-builder", "wfjsw-prompt-builder-facecrops", "mimvoid-wallpapers"),
+    ("jamesflare-codex", "danbooru-facecrops"),
+    ("animaginexl4-gallery", "frenzyexists-wallpapers-2021"),
+    ("hdm-xut", "style2paints"),
+    ("tsunamori-novelai", "shm-image-magic", "agbooks-2021", "agbooks-2018"),
+)
+EVAL_TIERS = ("clean", "thumb", "web", "equalised")
+MAX_HUMAN_FPR = 0.03
+UNSURE_SHARE = 0.10  # the unsure band holds this share of out-of-fold predictions, nearest the threshold
+ESCALATION_AGREEMENT = 0.995
+BLOCKS = ("block_12_add", "block_13_project_BN", "block_14_add", "block_15_add", "block_16_project_BN",
+          "block_13_expand_relu", "block_14_expand_relu", "block_15_expand_relu", "block_16_expand_relu")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A head on frozen block features: which layers, which views, which training tiers, which head."""
+
+    name: str
+    head: str  # "linear", a trainer.model variant name (the paper's heads, stage 1 only), or "ensemble"
+    layers: tuple = ("out_relu",)
+    views: tuple = ("original",)  # the runtime's views, first = primary
+    train_tiers: tuple = ("clean",)  # "clean", "aug" (robustness augmentations), "thumb", "web", "equalised"
+    source_balanced: bool = False
+    about: str = ""
+
+
+RECIPES = {r.name: r for r in (
+    Recipe("paper-stage1", "enhanced", about="the paper's enhanced head, backbone frozen (stage 1 only), whole image"),
+    Recipe("paper-stage1-aug", "enhanced", train_tiers=("clean", "aug"),
+           about="+ robustness augmentation (thumbnails, JPEG q30-95, WebP, sharpen, colour, borders)"),
+    Recipe("paper-stage1-crops", "enhanced", views=("original", "crop"), train_tiers=("clean", "aug"),
+           about="+ native-resolution centre crop view beside the whole image"),
+    Recipe("paper-ensemble", "ensemble", train_tiers=("clean", "aug"),
+           about="0.6 x enhanced + 0.4 x mean(baseline, no_attention, no_enhanced_head), stage 1, augmented"),
+    Recipe("blocks-linear", "linear", layers=BLOCKS, train_tiers=("clean", "aug"), source_balanced=True,
+           about="linear head on pooled blocks 12-16, whole image, augmented, source-balanced"),
+    Recipe("blocks-linear-crops", "linear", layers=BLOCKS, views=("original", "crop"),
+           train_tiers=("clean", "aug"), source_balanced=True, about="+ native-resolution crop view"),
+    Recipe("blocks-linear-crops-alltiers", "linear", layers=BLOCKS, views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           about="+ thumbnail, web-degraded and format-equalised copies as training views"),
+    Recipe("lastlayer-linear-crops", "linear", layers=("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug"), source_balanced=True, about="linear head on the last layer only"),
+)}
+
+
+def check_folds(samples: list[Sample], folds=FOLDS, min_size: int = 20) -> None:
+    """Raise ValueError unless every source is held out once, each fold has both classes, no group is split."""
+    sources = defaultdict(set)
+    for s in samples:
+        sources[s.source].add(s.label)
+    held = [src for fold in folds for src in fold]
+    missing = {src for src in sources if src not in held and sum(x.source == src for x in samples) >= min_size}
+    if missing or len(held) != len(set(held)):
+        raise ValueError(f"sources not held out exactly once: {sorted(missing) or held}")
+    for fold in folds:
+        if {label for src in fold for label in sources[src]} != {0, 1}:
+            raise ValueError(f"fold {fold} does not hold out both an AI and a human source")
+    fold_of = {src: i for i, fold in enumerate(folds) for src in fold}
+    groups = defaultdict(set)
+    for s in samples:
+        groups[s.group or str(s.path)].add(fold_of.get(s.source))
+    if any(len(f) > 1 for f in groups.values()):
+        raise ValueError("a manifest group straddles two folds")
+
+
+class FeatureTable:
+    """The cached block features with named columns ('tier/view') and named layer slices."""
+
+    def __init__(self, features: np.ndarray, columns: list[str], slices: dict[str, slice]):
+        self.features, self.slices = features, slices
+        self.column = {name: i for i, name in enumerate(columns)}
+
+    def select(self, rows: np.ndarray, column: str, layer_names) -> np.ndarray:
+        """float32 features of `rows` in one column, restricted to some layers."""
+        parts = [self.features[rows, self.column[column], self.slices[n]] for n in layer_names]
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def training_columns(self, recipe: Recipe) -> list[str]:
+        """Every cached column a recipe trains on: its views (and their mirror images) in its tiers."""
+        geometries = {"crop" if v.startswith("crop") else "original" for v in recipe.views}
+        out = []
+        for name in self.column:
+            tier, view = name.split("/")
+            tier_kind = "aug" if tier.startswith("aug") else tier
+            geometry = "crop" if view.startswith("crop") else "original"
+            if tier_kind in recipe.train_tiers and geometry in geometries:
+                out.append(name)
+        return out
+
+
+def row_weights(samples: list[Sample], rows: np.ndarray, source_balanced: bool) -> np.ndarray:
+    """Sample weights: classes equal; with `source_balanced`, every source within a class equal too."""
+    keys = [(samples[i].label, samples[i].source if source_balanced else "") for i in rows]
+    counts = defaultdict(int)
+    for k in keys:
+        counts[k] += 1
+    per_class = defaultdict(int)
+    for label, _ in counts:
+        per_class[label] += 1
+    w = np.array([1.0 / (per_class[k[0]] * counts[k]) for k in keys], dtype=np.float32)
+    return w * len(rows) / w.sum()
+
+
+def pooled_paper_head(inputs, variant: str):
+    """The paper's head of `variant` on globally pooled out_relu features (stage 1: backbone frozen).
+
+    With the backbone frozen, GAP(features * gate) = gate * GAP(features) for the channel gate of the
+    squeeze-and-excitation block, so this is exactly the paper's model on cached pooled features.
+    """
+    attention, head = VARIANTS[variant]
+    x = inputs
+    if attention:
+        gate = layers.Dense(320, activation="relu", name=f"{variant}_se_reduce")(x)
+        gate = layers.Dense(x.shape[-1], activation="sigmoid", name=f"{variant}_se_expand")(gate)
+        x = layers.Multiply(name=f"{variant}_se_scale")([x, gate])
+    for i, (units, rate) in enumerate(head, start=1):
+        x = layers.Dense(units, activation="relu", name=f"{variant}_dense{i}")(x)
+        x = layers.Dropout(rate, name=f"{variant}_dropout{i}")(x)
+    return layers.Dense(1, activation="sigmoid", name=f"{variant}_probability")(x)
+
+
+def build_head(recipe: Recipe, x_train: np.ndarray) -> keras.Model:
+    """The recipe's head: pooled block features -> P(ai); inputs are standardised inside the model."""
+    inputs = keras.Input((x_train.shape[1],), name="block_features")
+    norm = layers.Normalization(name="standardise")
+    norm.adapt(x_train)
+    x = norm(inputs)
+    if recipe.head == "linear":
+        out = layers.Dense(1, activation="sigmoid", kernel_regularizer=keras.regularizers.l2(1e-3),
+                           name="ai_probability")(x)
+    elif recipe.head == "ensemble":
+        members = [pooled_paper_head(x, v) for v in ("enhanced", "baseline", "no_attention", "no_enhanced_head")]
+        rest = layers.Average(name="variants_mean")(members[1:])
+        out = layers.Add(name="ai_probability")([layers.Rescaling(0.6)(members[0]), layers.Rescaling(0.4)(rest)])
+    else:
+        out = pooled_paper_head(x, recipe.head)
+    return keras.Model(inputs, out, name=f"head_{recipe.name.replace('-', '_')}")
+
+
+def fit_head(recipe: Recipe, table: FeatureTable, samples: list[Sample], rows: np.ndarray,
+             seed: int = 42) -> keras.Model:
+    """Train the recipe's head on the given image rows (all of their training columns)."""
+    keras.utils.set_random_seed(seed)
+    columns = table.training_columns(recipe)
+    x = np.concatenate([table.select(rows, c, recipe.layers) for c in columns])
+    y = np.tile(np.array([samples[i].label for i in rows], dtype=np.float32), len(columns))
+    w = np.tile(row_weights(samples, rows, recipe.source_balanced), len(columns))
+    head = build_head(recipe, x)
+    linear = recipe.head == "linear"
+    head.compile(keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    head.fit(x, y, sample_weight=w, batch_size=256 if linear else 32, epochs=20 if linear else 10,
+             shuffle=True, verbose=0)
+    return head
+
+
+def predict_columns(head: keras.Model, table: FeatureTable, rows: np.ndarray, recipe: Recipe,
+                    tier: str) -> np.ndarray:
+    """P(ai) of each of the recipe's views in one tier: (len(rows), len(views))."""
+    return np.stack([head.predict(table.select(rows, f"{tier}/{view}", recipe.layers), batch_size=1024,
+                                  verbose=0)[:, 0] for view in recipe.views], axis=1)
+
+
+def leave_sources_out(recipe: Recipe, table: FeatureTable, samples: list[Sample], folds=FOLDS) -> dict:
+    """Out-of-fold P per view for every image and tier: {tier: (N, len(views))}, plus the fold of each image."""
+    check_folds(samples, folds)
+    fold_of_source = {src: i for i, fold in enumerate(folds) for src in fold}
+    fold = np.array([fold_of_source[s.source] for s in samples])
+    out = {tier: np.zeros((len(samples), len(recipe.views)), dtype=np.float32) for tier in EVAL_TIERS}
+    for k in range(len(folds)):
+        held, kept = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+        head = fit_head(recipe, table, samples, kept)
+        for tier in EVAL_TIERS:
+            out[tier][held] = predict_columns(head, table, held, recipe, tier)
+    return {"views": out, "fold": fold}
+
+
+def human_fpr_by_source(y, p, sources, threshold) -> dict:
+    """Share of each human source's images scored at or above `threshold`."""
+    return {src: float((p[(sources == src) & (y == 0)] >= threshold).mean())
+            for src in sorted(set(sources[y == 0]))}
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, sources: np.ndarray, max_fpr: float = MAX_HUMAN_FPR) -> float:
+    """Best pooled balanced accuracy among thresholds whose mean human FPR over sources is <= max_fpr."""
+    candidates = np.unique(np.concatenate([p, [0.5]]))
+    best, best_score = float(candidates[-1]), -1.0
+    for t in candidates:
+        if np.mean(list(human_fpr_by_source(y, p, sources, t).values())) > max_fpr:
+            continue
+        score = balanced_accuracy(y, p, t)
+        if score > best_score:
+            best, best_score = float(t), score
+    return best
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def band_around(threshold: float, p: np.ndarray, share: float) -> list[float]:
+    """The band, symmetric in logit space around `threshold`, holding `share` of the predictions `p`."""
+    distance = np.sort(np.abs(logit(p) - logit(np.array(threshold))))
+    width = float(distance[min(len(distance) - 1, int(share * len(distance)))])
+    centre = float(logit(np.array(threshold)))
+    return [float(1 / (1 + np.exp(-(centre - width)))), float(1 / (1 + np.exp(-(centre + width))))]
+
+
+def escalation_band(views_p: np.ndarray, threshold: float, agreement: float = ESCALATION_AGREEMENT) -> list[float]:
+    """The narrowest logit-symmetric band around `threshold` for the primary view's P such that escalating
+    inside it (all views averaged) gives the always-all-views label on >= `agreement` of the images."""
+    full = views_p.mean(axis=1) >= threshold
+    primary = views_p[:, 0]
+    distance = np.abs(logit(primary) - logit(np.array(threshold)))
+    centre = float(logit(np.array(threshold)))
+    for width in np.concatenate([[0.0], np.sort(distance)]):
+        inside = distance < width
+        labels = np.where(inside, full, primary >= threshold)
+        if (labels == full).mean() >= agreement:
+            break
+    return [float(1 / (1 + np.exp(-(centre - width)))), float(1 / (1 + np.exp(-(centre + width))))]
+
+
+def balanced_accuracy(y: np.ndarray, p: np.ndarray, threshold: float) -> float:
+    return float(((p[y == 1] >= threshold).mean() + (p[y == 0] < threshold).mean()) / 2)
+
+
+def summary(y: np.ndarray, p: np.ndarray, sources: np.ndarray, threshold: float) -> dict:
+    """Pooled and per-source figures of one set of predictions at `threshold`."""
+    per_source = {}
+    for src in sorted(set(sources)):
+        mask = sources == src
+        label = int(y[mask][0])
+        correct = (p[mask] >= threshold) == (label == 1)
+        per_source[src] = {"label": LABELS[label], "n": int(mask.sum()), "accuracy": float(correct.mean()),
+                           "mean_p": float(p[mask].mean())}
+    macro = [np.mean([v["accuracy"] for v in per_source.values() if v["label"] == name]) for name in LABELS]
+    fprs = human_fpr_by_source(y, p, sources, threshold)
+    return {
+        "n": int(len(y)), "balanced_accuracy": balanced_accuracy(y, p, threshold),
+        "source_macro_balanced_accuracy": float(np.mean(macro)),
+        "auc": float(roc_auc_score(y, p)), "ai_recall": float((p[y == 1] >= threshold).mean()),
+        "human_fpr": float((p[y == 0] >= threshold).mean()), "human_fpr_mean_over_sources": float(np.mean(list(fprs.values()))),
+        "human_fpr_worst_source": max(fprs.values()), "per_source": per_source,
+    }
+
+
+def in_domain(recipe: Recipe, table: FeatureTable, samples: list[Sample], threshold: float, seed: int = 42) -> dict:
+    """The seed-42 group split: head trained on train+val, figures on the test split at `threshold`."""
+    parts, _ = split(samples, seed)
+    index = {str(s.path): i for i, s in enumerate(samples)}
+    train = np.array([index[str(s.path)] for name in ("train", "val") for s in parts[name]])
+    test = np.array([index[str(s.path)] for s in parts["test"]])
+    head = fit_head(recipe, table, samples, train, seed)
+    y = np.array([samples[i].label for i in test])
+    sources = np.array([samples[i].source for i in test])
+    out = {}
+    for tier in EVAL_TIERS:
+        p = predict_columns(head, table, test, recipe, tier).mean(axis=1)
+        s = summary(y, p, sources, threshold)
+        s["accuracy"] = float(((p >= threshold) == (y == 1)).mean())
+        out[tier] = s
+    return out
+
+
+def evaluate_recipe(recipe: Recipe, table: FeatureTable, samples: list[Sample]) -> dict:
+    """Leave-sources-out and in-domain report of one recipe, with its threshold and bands."""
+    oof = leave_sources_out(recipe, table, samples)
+    y = np.array([s.label for s in samples])
+    sources = np.array([s.source for s in samples])
+    clean = oof["views"]["clean"]
+    p = clean.mean(axis=1)
+    threshold = choose_threshold(y, p, sources)
+    report = {
+        "recipe": asdict(recipe), "folds": [list(f) for f in FOLDS], "threshold": threshold,
+        "threshold_rule": f"best pooled balanced accuracy with mean human FPR over held-out human sources "
+                          f"<= {MAX_HUMAN_FPR:.0%}, on pooled out-of-fold predictions",
+        "unsure_band": band_around(threshold, p, UNSURE_SHARE),
+        "unsure_rule": f"logit-symmetric band around the threshold holding {UNSURE_SHARE:.0%} of out-of-fold P",
+        "escalation_band": escalation_band(clean, threshold) if clean.shape[1] > 1 else None,
+        "loso": {tier: summary(y, oof["views"][tier].mean(axis=1), sources, threshold) for tier in EVAL_TIERS},
+        "loso_primary_view_only": summary(y, clean[:, 0], sources, threshold),
+    }
+    if report["escalation_band"]:
+        low, high = report["escalation_band"]
+        inside = (clean[:, 0] > low) & (clean[:, 0] < high)
+        adaptive = np.where(inside, p, clean[:, 0])
+        report["adaptive"] = {"escalated_share": float(inside.mean()),
+                              "label_agreement_with_all_views": float(((adaptive >= threshold) == (p >= threshold)).mean()),
+                              "mean_views_per_image": float(1 + inside.mean() * (clean.shape[1] - 1)),
+                              "balanced_accuracy": balanced_accuracy(y, adaptive, threshold)}
+    report["in_domain"] = in_domain(recipe, table, samples, threshold)
+    report["oof"] = {"paths": [str(s.path) for s in samples], "p_views": clean.tolist()}
+    return report
+
+
+def write_report(report: dict, out: Path) -> None:
+    """report.json, report.md and a per-source bar chart PNG in `out`."""
+    from trainer import plots
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.md").write_text(markdown(report))
+    plots.per_source_bars(report["loso"], out / "per_source.png", report["recipe"]["name"])
+
+
+def markdown(report: dict) -> str:
+    """The report as markdown tables."""
+    r = report
+    lines = [f"# Leave-sources-out: {r['recipe']['name']}", "", r["recipe"]["about"], "",
+             f"Threshold {r['threshold']:.3f} ({r['threshold_rule']}); unsure band "
+             f"{r['unsure_band'][0]:.3f}-{r['unsure_band'][1]:.3f}; escalation band {r['escalation_band']}", "",
+             "| tier | balanced acc. | source-macro bal. acc. | AUC | AI recall | human FPR | mean human FPR over sources | worst |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for tier, s in r["loso"].items():
+        lines.append(f"| {tier} | {s['balanced_accuracy']:.2%} | {s['source_macro_balanced_accuracy']:.2%} | "
+                     f"{s['auc']:.4f} | {s['ai_recall']:.2%} | {s['human_fpr']:.2%} | "
+                     f"{s['human_fpr_mean_over_sources']:.2%} | {s['human_fpr_worst_source']:.2%} |")
+    lines += ["", "Held-out sources (clean files, runtime views):", "",
+              "| source | label | n | accuracy | mean P(ai) |", "| --- | --- | ---: | ---: | ---: |"]
+    for src, s in r["loso"]["clean"]["per_source"].items():
+        lines.append(f"| {src} | {s['label']} | {s['n']} | {s['accuracy']:.2%} | {s['mean_p']:.3f} |")
+    lines += ["", "In-domain test split (head trained on train+val, same threshold):", "",
+              "| tier | accuracy | balanced acc. | AUC | human FPR |", "| --- | ---: | ---: | ---: | ---: |"]
+    for tier, s in r["in_domain"].items():
+        lines.append(f"| {tier} | {s['accuracy']:.2%} | {s['balanced_accuracy']:.2%} | {s['auc']:.4f} | "
+                     f"{s['human_fpr']:.2%} |")
+    if r.get("adaptive"):
+        a = r["adaptive"]
+        lines += ["", f"Adaptive views: {a['escalated_share']:.1%} escalated, {a['mean_views_per_image']:.2f} views "
+                      f"per image, label agreement with all views {a['label_agreement_with_all_views']:.2%}, "
+                      f"balanced accuracy {a['balanced_accuracy']:.2%}"]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_row(report: dict) -> dict:
+    """One recipe's headline figures for the comparison table."""
+    clean, ind = report["loso"]["clean"], report["in_domain"]["clean"]
+    return {"recipe": report["recipe"]["name"], "about": report["recipe"]["about"], "threshold": report["threshold"],
+            "balanced_accuracy": clean["balanced_accuracy"], "macro": clean["source_macro_balanced_accuracy"],
+            "auc": clean["auc"], "human_fpr": clean["human_fpr"], "worst_fpr": clean["human_fpr_worst_source"],
+            "thumb": report["loso"]["thumb"]["balanced_accuracy"], "web": report["loso"]["web"]["balanced_accuracy"],
+            "in_domain": ind["accuracy"], "views": len(report["recipe"]["views"]),
+            "mean_views": (report.get("adaptive") or {}).get("mean_views_per_image", 1.0)}
+
+
+def comparison_table(rows: list[dict]) -> str:
+    """Markdown table comparing recipes (pooled out-of-fold figures at each recipe's own threshold)."""
+    lines = ["| recipe | LOSO balanced acc. | source-macro | AUC | human FPR (worst source) | thumbnail tier | "
+             "web tier | in-domain acc. | views (adaptive mean) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['recipe']} | {r['balanced_accuracy']:.2%} | {r['macro']:.2%} | {r['auc']:.4f} | "
+                     f"{r['human_fpr']:.2%} ({r['worst_fpr']:.1%}) | {r['thumb']:.2%} | {r['web']:.2%} | "
+                     f"{r['in_domain']:.2%} | {r['views']} ({r['mean_views']:.2f}) |")
+    return "\n".join(lines) + "\n"

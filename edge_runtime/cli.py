@@ -29,6 +29,7 @@ except ImportError:  # progress bars are optional on minimal installs
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 STDIN = "-"
+CORES = os.cpu_count() or 1
 
 
 def csv_fields(views) -> list[str]:
@@ -48,10 +49,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="adaptive (default): the primary view, all views only when its score is near the "
                              "threshold; always: all views; never: the primary view alone")
     parser.add_argument("--no-tta", action="store_true", help="same as --tta never")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                        help=f"decode threads that run ahead of the model (default: {DEFAULT_WORKERS})")
+    parser.add_argument("--workers", type=int, default=max(DEFAULT_WORKERS, CORES),
+                        help=f"decode threads that run ahead of the model (default: the CPU count, at least "
+                             f"{DEFAULT_WORKERS})")
     parser.add_argument("--model", help="a .tflite path or a bundled model name (default: the bundled model)")
-    parser.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument("--threads", type=int, default=CORES,
+                        help="interpreter threads (default: the CPU count; the decode threads fill in while the "
+                             "model waits for them)")
     parser.add_argument("--delegate", help="path of a TFLite delegate shared library (.so), e.g. a GPU delegate")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar for folders")
     parser.add_argument("--ignore-metadata", action="store_true",
@@ -59,8 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--explain", metavar="OUT_DIR",
                         help="also write OUT_DIR/<name>.explain.png: the image tinted where the model sees AI")
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
+    if args.workers < 1 or args.threads < 1:
+        parser.error("--workers and --threads must be at least 1")
     if args.no_tta:
         args.tta = "never"
     return args

@@ -135,7 +135,7 @@ def test_cli_tta_and_workers_flags(capsys, det, images, flags, mode):
         assert record["probability"] == pytest.approx(expected.probability, abs=1e-6)
 
 
-@pytest.mark.parametrize("flags", [("--tta", "sometimes"), ("--workers", "0")])
+@pytest.mark.parametrize("flags", [("--tta", "sometimes"), ("--workers", "0"), ("--threads", "0")])
 def test_cli_refuses_bad_flags(capsys, images, flags):
     with pytest.raises(SystemExit) as exit_:
         main([str(images[0]), *flags])

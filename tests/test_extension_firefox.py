@@ -7,6 +7,9 @@ AI and not the others, and a relay that is down is reported. Here the context me
 on the image opens Firefox's menu and its "Check if AI-generated" item is activated, so Firefox fills in
 `menus.onClicked` itself. Extension pages (popup, options) are opened in tabs and run script through Firefox's
 debugger protocol (see firefox_support.py). Screenshots go to test-artifacts/ with a "-firefox" suffix.
+
+Firefox's default engine is the in-browser one (LiteRT.js in the background page): its answers are held to
+`python -m edge_runtime` on the Chromium engine test's parity images, and a context-menu check runs with no relay.
 """
 from __future__ import annotations
 
@@ -20,16 +23,20 @@ from pathlib import Path
 import pytest
 
 from edge_runtime import wording
+import test_extension_browser_engine as chromium_engine
 import test_extension_e2e as chromium_e2e
 from firefox_support import Firefox
-from test_extension_e2e import ARTIFACTS, REPO, TIMEOUT_S, copy_of, wait_for
+from test_extension_browser_engine import FORMATS, PARITY_TOLERANCE
+from test_extension_e2e import ARTIFACTS, REPO, TIMEOUT_S, copy_of, free_port, wait_for
 
 pytestmark = pytest.mark.browser
 
 MENU_LABEL = "Check if AI-generated"
 
-# The Chromium test's fixtures, one instance per module: the relay with the bundled model, the site, its images.
+# The Chromium tests' fixtures, one instance per module: the relay with the bundled model, the site, its images,
+# and the Python runtime's verdicts for the browser engine's parity images.
 relay, site, images, odd_images = chromium_e2e.relay, chromium_e2e.site, chromium_e2e.images, chromium_e2e.odd_images
+python_verdicts, confident = chromium_engine.python_verdicts, chromium_engine.confident
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +131,17 @@ def badges(browser, context) -> dict:
         })""")}
 
 
+def open_details(browser, context, image_url: str) -> str:
+    """Click the image's badge (a real click) and return the text of the details panel it opens."""
+    host = f'animeart-badge[data-url="{image_url}"]'
+    mouse(browser, context, *browser.bidi.evaluate(context, """host => {
+        const r = document.querySelector(host).shadowRoot.querySelector('.badge').getBoundingClientRect();
+        return [r.x + r.width / 2, r.y + r.height / 2]; }""", host))
+    return wait_for(lambda: browser.bidi.evaluate(context, """host => {
+        const panel = document.querySelector(host).shadowRoot.querySelector('.panel');
+        return panel.hidden ? null : panel.innerText; }""", host), "the details panel")
+
+
 def scan_stats(addon, tab_id: int) -> dict:
     """Page scan's counts in the tab (checked, skipped, flagged, waiting...); {} before the content script runs."""
     return addon.background("""tabId => browser.tabs.sendMessage(tabId, {type: 'get-stats'}, {frameId: 0})
@@ -198,14 +216,8 @@ def test_context_menu_check_badges_the_image_with_the_relays_verdict(firefox, si
 
     # The details panel (opened with a real click): verdict line, TTA views, model version; then a "wrong
     # verdict" report, stored locally.
+    text = open_details(browser, page, first["url"])
     host = f'animeart-badge[data-url="{first["url"]}"]'
-    badge_box = browser.bidi.evaluate(page, """host => {
-        const r = document.querySelector(host).shadowRoot.querySelector('.badge').getBoundingClientRect();
-        return [r.x + r.width / 2, r.y + r.height / 2]; }""", host)
-    mouse(browser, page, *badge_box)
-    text = wait_for(lambda: browser.bidi.evaluate(page, """host => {
-        const panel = document.querySelector(host).shadowRoot.querySelector('.panel');
-        return panel.hidden ? null : panel.innerText; }""", host), "the details panel")
     assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
     assert verdict["model_version"] in text
     for view in verdict["view_probabilities"]:
@@ -326,4 +338,57 @@ def test_relay_down_is_reported_not_silent(firefox, site, images, relay, manifes
     popup = open_extension_page(browser, addon, "popup/popup.html")
     assert "Relay unreachable" in popup_relay_state(addon, "down")
     browser.close_tab(popup)
+    browser.close_tab(page)
+
+
+@pytest.fixture(scope="module")
+def engine_firefox(firefox_build, tmp_path_factory):
+    """Firefox with the add-on on its default engine ("in this browser"), the relay URL on a port where nothing
+    listens."""
+    work = tmp_path_factory.mktemp("firefox-engine")
+    browser = Firefox(work / "profile", work / "firefox.log", work / "downloads")
+    try:
+        addon = browser.install(firefox_build)
+        addon.background("url => browser.storage.local.set({settings: {relayUrl: url}})",
+                         f"http://127.0.0.1:{free_port()}")
+        yield browser, addon
+    finally:
+        browser.close()
+
+
+def test_browser_engine_in_firefox_matches_the_python_runtime(engine_firefox, python_verdicts, data_root):
+    browser, addon = engine_firefox
+    rows = []
+    for row, expected in python_verdicts:
+        answer = addon.background("""async (data, tta) => {
+            const host = await import('./engine/host.js');
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            return host.answerEngineRequest({type: 'check', bytes, tta}); }""",
+                                  base64.b64encode((data_root / row["path"]).read_bytes()).decode(), expected["tta"])
+        assert "result" in answer, f"{row['path']}: {answer}"
+        got = answer["result"]
+        rows.append({"path": row["path"], "label": row["label"], "format": row["format"],
+                     "python": expected["probability"], "firefox": got["probability"],
+                     "diff": abs(got["probability"] - expected["probability"]),
+                     "python_label": expected["label"], "firefox_label": got["label"]})
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-engine-parity-firefox.json").write_text(json.dumps(rows, indent=1))
+    assert {(r["label"], r["format"]) for r in rows} == {(label, f) for label in ("ai", "human") for f in FORMATS}
+    assert [r for r in rows if r["diff"] > PARITY_TOLERANCE] == []
+    assert [r for r in rows if r["python_label"] != r["firefox_label"]] == []
+
+
+def test_context_menu_check_runs_in_firefox_without_a_relay(engine_firefox, site, confident):
+    browser, addon = engine_firefox
+    ai, human = confident[0], confident[1]
+    page_url = site.add_page("engine-context-firefox.html", f"""
+        <div class="gallery"><img id="ai" src="{ai['name']}" alt="first">
+        <img id="human" src="{human['name']}" alt="second"></div>""")
+    page, _ = open_page(browser, addon, page_url)
+    wait_for(lambda: all_images_loaded(browser, page), "the page's images")
+    for selector, image in (("#ai", ai), ("#human", human)):
+        assert context_menu_check(browser, page, selector, image["url"])["state"] == image["verdict"]["label"]
+    assert "checked in this browser" in open_details(browser, page, ai["url"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.screenshot(page, ARTIFACTS / "extension-browser-engine-firefox.png")
     browser.close_tab(page)

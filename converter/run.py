@@ -1,4 +1,8 @@
-"""What the converter reads from a training run: model, threshold, data identity, split images."""
+"""What the converter reads from a training run: model, threshold, data identity, split images.
+
+The test split and labelled folders are read by the trainer's own functions (`trainer.evaluate.read_test_split`,
+`trainer.data.scan_folder`), so the converter judges parity on exactly the images the trainer evaluated on.
+"""
 from __future__ import annotations
 
 import csv
@@ -7,8 +11,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainer.data import LABELS, scan_folder
+from trainer.evaluate import read_test_split
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_THRESHOLD = {"threshold": 0.5, "unsure_band": [0.4, 0.6]}
 
 
@@ -22,9 +28,13 @@ class Run:
     unsure_band: tuple[float, float]
     config: dict = field(default_factory=dict)
     split_rows: list[dict] = field(default_factory=list)
+    test_split: list[tuple[Path, str]] = field(default_factory=list)
 
     def images(self, split: str) -> list[tuple[Path, str]]:
-        """(path, label) of every image in one split of the run's split.csv."""
+        """(path, label) of every image in one split of the run's split.csv: the test split as the trainer's
+        read_test_split reads it, the others (int8 calibration uses "train") from the rows."""
+        if split == "test":
+            return list(self.test_split)
         return [(resolve_image(row["path"]), row["label"]) for row in self.split_rows if row["split"] == split]
 
     def training_data(self) -> dict:
@@ -49,14 +59,19 @@ def open_run(path: str | Path) -> Run:
         raise FileNotFoundError(f"no Keras model at {model_path}")
     directory = model_path.parent
     threshold = read_json(directory / "threshold.json") or DEFAULT_THRESHOLD
-    split_rows = []
+    config = read_json(directory / "config.json") or {}
+    split_rows, test_split = [], []
     if (directory / "split.csv").is_file():
+        # Every split's rows, for the sidecar's counts per split and the int8 calibration images ("train"):
+        # the trainer has a reader for the test split only.
         with open(directory / "split.csv", newline="", encoding="utf-8") as f:
             split_rows = list(csv.DictReader(f))
+        if "data" in config:
+            test_split = [(resolve_image(str(image)), LABELS[label]) for image, label, _ in read_test_split(directory)]
     band = threshold.get("unsure_band") or [threshold["threshold"]] * 2
     return Run(model_path=model_path, name=directory.name if path.is_dir() or split_rows else model_path.stem,
                threshold=float(threshold["threshold"]), unsure_band=(float(band[0]), float(band[1])),
-               config=read_json(directory / "config.json") or {}, split_rows=split_rows)
+               config=config, split_rows=split_rows, test_split=test_split)
 
 
 def read_json(path: Path) -> dict | None:
@@ -73,10 +88,9 @@ def resolve_image(path: str) -> Path:
 
 
 def labelled_folder(root: str | Path) -> list[tuple[Path, str]]:
-    """(path, label) for images under root/human/** and root/ai/**."""
+    """(path, label) for images under root/human/** and root/ai/**, found by the trainer's scan_folder."""
     root = Path(root)
-    images = [(p, label) for label in ("human", "ai") for p in sorted((root / label).rglob("*"))
-              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    images = [(sample.path, LABELS[sample.label]) for sample in scan_folder(root)]
     if not images:
         raise ValueError(f"no labelled images under {root} (expected human/ and ai/ sub-folders)")
     return images

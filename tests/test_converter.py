@@ -19,8 +19,11 @@ from converter.cli import main as converter_main
 from converter.convert import VARIANTS, GpuIncompatibleError, check_gpu_compatible, convert, op_list
 from converter.delegate_graph import delegate_friendly
 from converter.parity import MEAN_TOLERANCE
+from converter.run import labelled_folder, open_run
 from edge_runtime import Detector
 from edge_runtime.preprocess import TTA_VIEWS, preprocess, preprocess_tta
+from trainer.data import LABELS, Sample, scan_folder, write_split
+from trainer.evaluate import read_test_split
 from trainer.model import build_model
 
 # Keras' predict on numpy 2 warns about __array__(copy=...) on every call: noise, not our code.
@@ -127,7 +130,7 @@ def test_parity_report(converted, keras_model, test_images):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_runtime_equals_keras_on_the_same_files(converted, keras_model, test_images, variant):
-    detector = Detector(converted / f"model-{variant}.tflite")
+    detector = Detector(converted / f"model-{variant}.tflite", tta="always")  # every view, as Keras computes them
     runtime, reference = [], []
     for path in test_images[::3]:
         result = detector.check(path)
@@ -201,3 +204,34 @@ def test_classification_metrics():
     assert metrics["f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
     assert metrics["ai_recall"] == pytest.approx(2 / 3) and metrics["human_fpr"] == pytest.approx(1 / 3)
     assert metrics["auc"] == pytest.approx(roc_auc_score(labels, probs))
+
+
+def test_run_reads_split_and_folders_with_the_trainers_functions(tmp_path, manifest_rows):
+    """The converter takes its test split from trainer.evaluate.read_test_split and labelled folders from
+    trainer.data.scan_folder, so parity is judged on the images the trainer evaluated; the other splits (int8
+    calibration) and the per-split counts come from the same split.csv."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")  # open_run only locates the model
+    as_sample = lambda r: Sample(DATA / r["path"], LABELS.index(r["label"]), r["source"])  # noqa: E731
+    parts = {"train": [as_sample(r) for r in sample(manifest_rows, 2, 0)],
+             "test": [as_sample(r) for r in sample(manifest_rows, 1, 2)]}
+    write_split(parts, run / "split.csv")
+    (run / "config.json").write_text(json.dumps({"data": str(DATA), "manifest_sha256": "f" * 64}))
+
+    opened = open_run(run)
+    assert opened.images("test") == [(path, LABELS[label]) for path, label, _ in read_test_split(run)]
+    assert opened.images("test") == [(s.path, LABELS[s.label]) for s in parts["test"]]
+    assert opened.images("train") == [(s.path, LABELS[s.label]) for s in parts["train"]]
+    assert opened.training_data()["counts"] == {"train": {"ai": 6, "human": 6}, "test": {"ai": 3, "human": 3}}
+    assert opened.name == "run" and opened.threshold == 0.5
+
+    folder = tmp_path / "folder"
+    for name in ("human/agbooks/a.png", "human/b.jpg", "ai/codex/c.webp", "ai/notes.txt", "ai/d.tiff"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+    expected = [(folder / "human/agbooks/a.png", "human"), (folder / "human/b.jpg", "human"),
+                (folder / "ai/codex/c.webp", "ai")]
+    assert labelled_folder(folder) == [(s.path, LABELS[s.label]) for s in scan_folder(folder)] == expected
+    with pytest.raises(ValueError, match="no labelled images"):
+        labelled_folder(tmp_path / "run")

@@ -231,7 +231,11 @@ def tta_batch(pixels: np.ndarray, views: Sequence[str] = TTA_VIEWS) -> np.ndarra
 
 def view_batch(img: Image.Image, views: Sequence[str] = TTA_VIEWS, size: int = INPUT_SIZE) -> np.ndarray:
     """The named views (whole-image and crop) of an RGB image as one float32 batch in [-1, 1]."""
-    bases = base_pixels(img, views, size)
+    return batch_from_bases(base_pixels(img, views, size), views)
+
+
+def batch_from_bases(bases: dict[str, np.ndarray], views: Sequence[str]) -> np.ndarray:
+    """The named views as one float32 batch in [-1, 1], from `base_pixels` of the image."""
     return np.stack([normalise(view(bases[geometry], op)) for geometry, op in map(split_view, views)])
 
 

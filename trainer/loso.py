@@ -17,6 +17,7 @@ import numpy as np
 from keras import layers
 from sklearn.metrics import roc_auc_score
 
+from edge_runtime import adaptive
 from trainer.data import LABELS, Sample, split
 from trainer.model import VARIANTS
 
@@ -33,7 +34,6 @@ FOLDS = (
 EVAL_TIERS = ("clean", "thumb", "web", "equalised")
 MAX_HUMAN_FPR = 0.03
 UNSURE_SHARE = 0.10  # the unsure band holds this share of out-of-fold predictions, nearest the threshold
-ESCALATION_AGREEMENT = 0.995
 BLOCKS = ("block_12_add", "block_13_project_BN", "block_14_add", "block_15_add", "block_16_project_BN",
           "block_13_expand_relu", "block_14_expand_relu", "block_15_expand_relu", "block_16_expand_relu")
 
@@ -234,21 +234,6 @@ def band_around(threshold: float, p: np.ndarray, share: float) -> list[float]:
     return [float(1 / (1 + np.exp(-(centre - width)))), float(1 / (1 + np.exp(-(centre + width))))]
 
 
-def escalation_band(views_p: np.ndarray, threshold: float, agreement: float = ESCALATION_AGREEMENT) -> list[float]:
-    """The narrowest logit-symmetric band around `threshold` for the primary view's P such that escalating
-    inside it (all views averaged) gives the always-all-views label on >= `agreement` of the images."""
-    full = views_p.mean(axis=1) >= threshold
-    primary = views_p[:, 0]
-    distance = np.abs(logit(primary) - logit(np.array(threshold)))
-    centre = float(logit(np.array(threshold)))
-    for width in np.concatenate([[0.0], np.sort(distance)]):
-        inside = distance < width
-        labels = np.where(inside, full, primary >= threshold)
-        if (labels == full).mean() >= agreement:
-            break
-    return [float(1 / (1 + np.exp(-(centre - width)))), float(1 / (1 + np.exp(-(centre + width))))]
-
-
 def balanced_accuracy(y: np.ndarray, p: np.ndarray, threshold: float) -> float:
     return float(((p[y == 1] >= threshold).mean() + (p[y == 0] < threshold).mean()) / 2)
 
@@ -299,24 +284,24 @@ def evaluate_recipe(recipe: Recipe, table: FeatureTable, samples: list[Sample]) 
     clean = oof["views"]["clean"]
     p = clean.mean(axis=1)
     threshold = choose_threshold(y, p, sources)
+    unsure = band_around(threshold, p, UNSURE_SHARE)
+    escalation = list(adaptive.choose_band(clean, threshold, unsure)) if clean.shape[1] > 1 else None
     report = {
         "recipe": asdict(recipe), "folds": [list(f) for f in FOLDS], "threshold": threshold,
         "threshold_rule": f"best pooled balanced accuracy with mean human FPR over held-out human sources "
                           f"<= {MAX_HUMAN_FPR:.0%}, on pooled out-of-fold predictions",
-        "unsure_band": band_around(threshold, p, UNSURE_SHARE),
+        "unsure_band": unsure,
         "unsure_rule": f"logit-symmetric band around the threshold holding {UNSURE_SHARE:.0%} of out-of-fold P",
-        "escalation_band": escalation_band(clean, threshold) if clean.shape[1] > 1 else None,
+        "escalation_band": escalation,
         "loso": {tier: summary(y, oof["views"][tier].mean(axis=1), sources, threshold) for tier in EVAL_TIERS},
         "loso_primary_view_only": summary(y, clean[:, 0], sources, threshold),
     }
-    if report["escalation_band"]:
-        low, high = report["escalation_band"]
-        inside = (clean[:, 0] > low) & (clean[:, 0] < high)
-        adaptive = np.where(inside, p, clean[:, 0])
-        report["adaptive"] = {"escalated_share": float(inside.mean()),
-                              "label_agreement_with_all_views": float(((adaptive >= threshold) == (p >= threshold)).mean()),
-                              "mean_views_per_image": float(1 + inside.mean() * (clean.shape[1] - 1)),
-                              "balanced_accuracy": balanced_accuracy(y, adaptive, threshold)}
+    if escalation:
+        agree, escalated = adaptive.agreement(clean, escalation, threshold, unsure)
+        report["adaptive"] = {"escalated_share": escalated, "label_agreement_with_all_views": agree,
+                              "mean_views_per_image": 1 + escalated * (clean.shape[1] - 1),
+                              "balanced_accuracy": balanced_accuracy(
+                                  y, adaptive.adaptive_probabilities(clean, escalation), threshold)}
     report["in_domain"] = in_domain(recipe, table, samples, threshold)
     report["oof"] = {"paths": [str(s.path) for s in samples], "p_views": clean.tolist()}
     return report

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from trainer import blocks, loso
+from trainer import loso
 from trainer.backbone import mobilenet_v2
 from trainer.data import Sample, split, write_split
 from trainer.train import manifest_identity

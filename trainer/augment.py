@@ -29,13 +29,13 @@ def random_crop(img: Image.Image, rng: random.Random, min_area: float = 0.2) -> 
     return img
 
 
-def reencode(img: Image.Image, rng: random.Random) -> Image.Image:
-    """Re-save as JPEG (quality 60-100) or WebP (quality 70-100), as images are re-saved on the web."""
+def reencode(img: Image.Image, rng: random.Random, jpeg=(60, 100), webp=(70, 100)) -> Image.Image:
+    """Re-save as JPEG (80%) or WebP with a random quality in the given ranges, as images are on the web."""
     buffer = io.BytesIO()
     if rng.random() < 0.8:
-        img.save(buffer, "JPEG", quality=rng.randint(60, 100))
+        img.save(buffer, "JPEG", quality=rng.randint(*jpeg))
     else:
-        img.save(buffer, "WEBP", quality=rng.randint(70, 100))
+        img.save(buffer, "WEBP", quality=rng.randint(*webp))
     buffer.seek(0)
     return Image.open(buffer).convert("RGB")
 
@@ -92,13 +92,7 @@ def robust_augment(img: Image.Image, rng: random.Random) -> Image.Image:
         framed.paste(img, (border, border))
         img = framed
     if rng.random() < 0.8:
-        buffer = io.BytesIO()
-        if rng.random() < 0.8:
-            img.save(buffer, "JPEG", quality=rng.randint(30, 95))
-        else:
-            img.save(buffer, "WEBP", quality=rng.randint(50, 95))
-        buffer.seek(0)
-        img = Image.open(buffer).convert("RGB")
+        img = reencode(img, rng, jpeg=(30, 95), webp=(50, 95))
     return img
 
 

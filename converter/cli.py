@@ -1,4 +1,8 @@
-"""`python -m converter RUN_OR_MODEL.keras --out DIR`: every TFLite variant, sidecars and a parity report."""
+"""`python -m converter RUN_OR_MODEL.keras --out DIR`: every TFLite variant, sidecars and a parity report.
+
+Reads v1 runs (the paper's model, the four TTA views) and v2 runs written by `python -m trainer ship`
+(pooled block features, the run's own views such as a native-resolution crop, and an escalation band).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +10,6 @@ import sys
 from pathlib import Path
 
 from converter.convert import VARIANTS, GpuIncompatibleError
-from edge_runtime.preprocess import TTA_VIEWS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -19,9 +22,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="use at most N parity images (half per class)")
     parser.add_argument("--calibration", help="int8 calibration folder with human/ and ai/ "
                                               "(default: the run's training split)")
-    parser.add_argument("--calibration-size", type=int, default=256, help="int8 calibration images (default 256)")
+    parser.add_argument("--calibration-size", type=int, default=256,
+                        help="int8 calibration images, each with all of the run's views (default 256)")
     parser.add_argument("--no-tta", action="store_true",
-                        help="parity on the original view only (default: mean over the runtime's TTA views)")
+                        help="parity on the run's primary view only (default: the mean over the run's views; "
+                             "the sidecars list the run's views either way)")
     parser.add_argument("--model-version", help="model_version in the sidecar (default: the run's name)")
     parser.add_argument("--install", action="store_true",
                         help="copy the recommended variant and float16 into edge_runtime/models/")
@@ -33,9 +38,10 @@ def main(argv=None) -> int:
     from converter.pipeline import convert_run  # imports TensorFlow: only after the arguments are valid
     from converter.run import open_run
     try:
-        report = convert_run(open_run(args.model), args.out, tuple(args.variants), args.images, args.limit,
-                             args.calibration_size, args.calibration, args.model_version, args.install,
-                             views=("original",) if args.no_tta else TTA_VIEWS)
+        run = open_run(args.model)
+        report = convert_run(run, args.out, tuple(args.variants), args.images, args.limit, args.calibration_size,
+                             args.calibration, args.model_version, args.install,
+                             views=run.views[:1] if args.no_tta else None)
     except (FileNotFoundError, ValueError, GpuIncompatibleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

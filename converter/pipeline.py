@@ -18,27 +18,30 @@ from converter.run import Run, balanced_sample, labelled_folder
 from converter.sidecar import build_sidecar, write_model
 from edge_runtime import Detector
 from edge_runtime.bundle import MODELS_DIR
-from edge_runtime.preprocess import TTA_VIEWS, ImageError, load_image, normalise, preprocess, resize, tta_batch
+from edge_runtime.preprocess import ImageError, base_pixels, batch_from_bases, load_image, preprocess_tta
 
 # The delegate-friendly graph must compute the Keras model's function (float32 rounding only).
 GRAPH_TOLERANCE = 1e-5
 CHUNK = 16
 
 
-def load_pixels(images: list[tuple[Path, str]], desc: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """uint8 224x224 pixels and 0/1 labels of the readable images, plus 'path: reason' for the others."""
-    pixels, labels, skipped = [], [], []
+def load_bases(images: list[tuple[Path, str]], views: Sequence[str], desc: str
+               ) -> tuple[list[dict[str, np.ndarray]], np.ndarray, list[str]]:
+    """The uint8 base pixels `views` need (whole image resized, native-resolution crop) and the 0/1 label of
+    every readable image, plus 'path: reason' for the others."""
+    bases, labels, skipped = [], [], []
     for path, label in tqdm(images, desc=desc, unit="img", file=sys.stderr):
         try:
-            pixels.append(resize(load_image(path)))
+            bases.append(base_pixels(load_image(path), views))
             labels.append(1 if label == "ai" else 0)
         except ImageError as exc:
             skipped.append(f"{path}: {exc.reason}")
-    return np.stack(pixels), np.array(labels), skipped
+    return bases, np.array(labels), skipped
 
 
 def calibration_batch(run: Run, size: int, folder: str | None = None) -> np.ndarray:
-    """Calibration inputs for int8: `size` training images, half of each class, preprocessed as at runtime."""
+    """Calibration inputs for int8: every view of the run's (crops included) of `size` training images, half of
+    each class, preprocessed as at runtime."""
     images = labelled_folder(folder) if folder else run.images("train")
     if not images:
         raise ValueError("int8 calibration needs training images: convert a run directory with split.csv "
@@ -47,34 +50,35 @@ def calibration_batch(run: Run, size: int, folder: str | None = None) -> np.ndar
     batch = []
     for path, _ in tqdm(chosen, desc="calibration images", unit="img", file=sys.stderr):
         try:
-            batch.append(preprocess(path))
+            batch.append(preprocess_tta(path, run.views))
         except ImageError:
             continue
-    return np.stack(batch)
+    return np.concatenate(batch)
 
 
-def view_batches(pixels: np.ndarray, views: Sequence[str]):
+def view_batches(bases: list[dict[str, np.ndarray]], views: Sequence[str]):
     """Chunks of images as one normalised batch of all their views (CHUNK * len(views) inputs)."""
-    for i in range(0, len(pixels), CHUNK):
-        yield np.concatenate([tta_batch(p, views) for p in pixels[i:i + CHUNK]])
+    for i in range(0, len(bases), CHUNK):
+        yield np.concatenate([batch_from_bases(b, views) for b in bases[i:i + CHUNK]])
 
 
-def predict_keras(model: keras.Model, pixels: np.ndarray, views: Sequence[str]) -> np.ndarray:
+def predict_keras(model: keras.Model, bases: list[dict[str, np.ndarray]], views: Sequence[str]) -> np.ndarray:
     """P(ai) from the Keras model, the mean over `views` per image."""
     return np.concatenate([model.predict(batch, verbose=0).reshape(-1, len(views)).mean(axis=1)
-                           for batch in view_batches(pixels, views)])
+                           for batch in view_batches(bases, views)])
 
 
-def predict_tflite(model_path: Path, pixels: np.ndarray, views: Sequence[str], desc: str) -> np.ndarray:
+def predict_tflite(model_path: Path, bases: list[dict[str, np.ndarray]], views: Sequence[str],
+                   desc: str) -> np.ndarray:
     """P(ai) from a TFLite file through the edge runtime, the mean over `views`, one invoke per chunk."""
     detector = Detector(model_path, tta=False)
-    batches = tqdm(view_batches(pixels, views), total=-(-len(pixels) // CHUNK), desc=desc, unit="batch",
+    batches = tqdm(view_batches(bases, views), total=-(-len(bases) // CHUNK), desc=desc, unit="batch",
                    file=sys.stderr, leave=False)
     return np.concatenate([detector.predict(batch).reshape(-1, len(views)).mean(axis=1) for batch in batches])
 
 
-def convert_variant(graph: keras.Model, variant: str, representative, sidecar, out_dir: Path, pixels: np.ndarray,
-                    views: Sequence[str], reference: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+def convert_variant(graph: keras.Model, variant: str, representative, sidecar, out_dir: Path,
+                    bases: list[dict[str, np.ndarray]], views: Sequence[str], reference: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     """Convert, check and write one variant; returns its parity entry (size, ops, types, agreement, metrics)."""
     tflite_model = convert(graph, variant, representative)
     result = {"size_bytes": len(tflite_model), "ops": op_list(tflite_model), **io_types(tflite_model)}
@@ -83,32 +87,34 @@ def convert_variant(graph: keras.Model, variant: str, representative, sidecar, o
         result["gpu_compatible"] = True
     metadata = sidecar(variant, tflite_model)
     path = write_model(out_dir / f"model-{variant}.tflite", tflite_model, metadata)
-    result.update(parity.compare(variant, reference, predict_tflite(path, pixels, views, variant), labels, threshold))
+    result.update(parity.compare(variant, reference, predict_tflite(path, bases, views, variant), labels, threshold))
     metadata["metrics"] = {key: result[key] for key in ("accuracy", "f1", "ai_recall", "human_fpr", "auc",
                                                          "top_label_agreement_pct", "mean_abs_prob_diff")}
-    metadata["metrics"]["parity_images"] = len(pixels)
+    metadata["metrics"]["parity_images"] = len(bases)
     write_model(path, tflite_model, metadata)
     return result
 
 
 def convert_run(run: Run, out_dir: Path, variants=VARIANTS, images: str | None = None, limit: int | None = None,
                 calibration_size: int = 256, calibration_folder: str | None = None,
-                model_version: str | None = None, install: bool = False, views: Sequence[str] = TTA_VIEWS) -> dict:
+                model_version: str | None = None, install: bool = False, views: Sequence[str] | None = None) -> dict:
     """Write model-<variant>.tflite + .json per variant, model.tflite (the recommended one), parity.json/.md.
 
-    Parity compares the mean over `views` (the runtime's TTA by default), the basis of the run's threshold.
+    Parity compares the mean over `views` (default: the run's views, the basis of its threshold); the sidecars
+    give the runtime the run's views and escalation band whatever `views` is.
     """
+    views = tuple(views or run.views)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = keras.models.load_model(run.model_path, compile=False)
     architecture = run.config.get("variant", "enhanced")
     test_images = labelled_folder(images) if images else run.images("test")
     if not test_images:
         raise ValueError("no parity images: the run has no test split; pass --images DIR (human/ and ai/)")
-    pixels, labels, skipped = load_pixels(balanced_sample(test_images, limit), "parity images")
-    reference = predict_keras(model, pixels, views)
+    bases, labels, skipped = load_bases(balanced_sample(test_images, limit), views, "parity images")
+    reference = predict_keras(model, bases, views)
 
     graph = delegate_friendly(model)
-    graph_diff = max_abs_difference(model, graph, normalise(pixels[:CHUNK]))
+    graph_diff = max_abs_difference(model, graph, next(view_batches(bases, views[:1])))
     if graph_diff > GRAPH_TOLERANCE:
         raise RuntimeError(f"delegate-friendly graph differs from the Keras model by {graph_diff:.2e}")
 
@@ -117,17 +123,18 @@ def convert_run(run: Run, out_dir: Path, variants=VARIANTS, images: str | None =
     if "int8" in variants:
         representative = representative_dataset(calibration_batch(run, calibration_size, calibration_folder))
     sidecar = partial(build_sidecar, threshold=run.threshold, unsure_band=run.unsure_band, model_version=version,
-                      training_data=run.training_data(), architecture=architecture)
+                      training_data=run.training_data(), architecture=architecture, views=run.views,
+                      escalation_band=run.escalation_band, recipe=run.recipe)
     results = {}
     for variant in tqdm(variants, desc="variants", unit="variant", file=sys.stderr):
-        results[variant] = convert_variant(graph, variant, representative, sidecar, out_dir, pixels, views,
+        results[variant] = convert_variant(graph, variant, representative, sidecar, out_dir, bases, views,
                                            reference, labels, run.threshold)
 
     recommended, reason = parity.recommend(results) if "float32" in results else \
         (variants[0], "float32 was not converted, so there is no accuracy reference")
     report = {
         "model": str(run.model_path), "model_version": version, "threshold": run.threshold, "views": list(views),
-        "images": {"count": int(len(pixels)), "skipped": skipped,
+        "images": {"count": len(bases), "skipped": skipped,
                    "description": f"folder {images}" if images else f"test split of {run.name}" +
                    (f", {limit} sampled" if limit else "")},
         "keras": parity.classification_metrics(labels, reference, run.threshold),

@@ -1,4 +1,7 @@
-"""What the converter reads from a training run: model, threshold, data identity, split images.
+"""What the converter reads from a training run: model, threshold, views, data identity, split images.
+
+A v1 run (the paper's model) has threshold.json with the threshold and unsure band; a v2 run (trainer/ship.py)
+adds the views the model runs on (first = primary) and the adaptive-TTA escalation band.
 
 The test split and labelled folders are read by the trainer's own functions (`trainer.evaluate.read_test_split`,
 `trainer.data.scan_folder`), so the converter judges parity on exactly the images the trainer evaluated on.
@@ -11,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_runtime.preprocess import TTA_VIEWS
 from trainer.data import LABELS, scan_folder
 from trainer.evaluate import read_test_split
 
@@ -26,6 +30,8 @@ class Run:
     name: str
     threshold: float
     unsure_band: tuple[float, float]
+    views: tuple[str, ...] = TTA_VIEWS
+    escalation_band: tuple[float, float] | None = None
     config: dict = field(default_factory=dict)
     split_rows: list[dict] = field(default_factory=list)
     test_split: list[tuple[Path, str]] = field(default_factory=list)
@@ -50,6 +56,11 @@ class Run:
             "counts": counts,
         }
 
+    @property
+    def recipe(self) -> str | None:
+        """The v2 recipe's name (config.json `recipe`), None for v1 runs."""
+        return (self.config.get("recipe") or {}).get("name")
+
 
 def open_run(path: str | Path) -> Run:
     """A run directory (holding model.keras) or a .keras file; run files beside the model are used if present."""
@@ -69,8 +80,11 @@ def open_run(path: str | Path) -> Run:
         if "data" in config:
             test_split = [(resolve_image(str(image)), LABELS[label]) for image, label, _ in read_test_split(directory)]
     band = threshold.get("unsure_band") or [threshold["threshold"]] * 2
+    escalation = threshold.get("escalation_band")
     return Run(model_path=model_path, name=directory.name if path.is_dir() or split_rows else model_path.stem,
                threshold=float(threshold["threshold"]), unsure_band=(float(band[0]), float(band[1])),
+               views=tuple(threshold.get("views") or TTA_VIEWS),
+               escalation_band=(float(escalation[0]), float(escalation[1])) if escalation else None,
                config=config, split_rows=split_rows, test_split=test_split)
 
 

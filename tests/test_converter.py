@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from dataclasses import asdict
 
 import keras
 import numpy as np
@@ -19,12 +20,16 @@ from converter.cli import main as converter_main
 from converter.convert import VARIANTS, GpuIncompatibleError, check_gpu_compatible, convert, op_list
 from converter.delegate_graph import delegate_friendly
 from converter.parity import MEAN_TOLERANCE
-from converter.run import labelled_folder, open_run
+from converter.pipeline import calibration_batch
+from converter.run import balanced_sample, labelled_folder, open_run
+from converter.sidecar import build_sidecar
 from edge_runtime import Detector
 from edge_runtime.preprocess import TTA_VIEWS, preprocess, preprocess_tta
 from trainer.data import LABELS, Sample, scan_folder, write_split
 from trainer.evaluate import read_test_split
+from trainer.loso import Recipe
 from trainer.model import build_model
+from trainer.ship import full_model
 
 # Keras' predict on numpy 2 warns about __array__(copy=...) on every call: noise, not our code.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -235,3 +240,136 @@ def test_run_reads_split_and_folders_with_the_trainers_functions(tmp_path, manif
     assert labelled_folder(folder) == [(s.path, LABELS[s.label]) for s in scan_folder(folder)] == expected
     with pytest.raises(ValueError, match="no labelled images"):
         labelled_folder(tmp_path / "run")
+
+
+# A v2 run as trainer/ship.py writes it: frozen MobileNetV2 -> pooled blocks -> standardise -> Dense(sigmoid).
+V2_RECIPE = Recipe(name="test-v2", head="linear", layers=("block_15_add", "out_relu"), views=("original", "crop"))
+V2_THRESHOLD = {"threshold": 0.45, "unsure_band": [0.38, 0.52], "escalation_band": [0.3, 0.6],
+                "views": list(V2_RECIPE.views), "chosen_on": "leave-sources-out", "rule": "test", "unsure_rule": "test"}
+
+
+def write_v2_run_files(run, manifest_rows) -> None:
+    """threshold.json, config.json and split.csv with the keys and writers trainer/ship.py uses."""
+    as_sample = lambda r: Sample(DATA / r["path"], LABELS.index(r["label"]), r["source"])  # noqa: E731
+    parts = {"train": [as_sample(r) for r in sample(manifest_rows, 4, 0)],
+             "test": [as_sample(r) for r in sample(manifest_rows, 3, 10)]}
+    write_split(parts, run / "split.csv")
+    (run / "threshold.json").write_text(json.dumps(V2_THRESHOLD, indent=1))
+    (run / "config.json").write_text(json.dumps({
+        "variant": V2_RECIPE.name, "recipe": asdict(V2_RECIPE), "data": str(DATA), "manifest_sha256": "e" * 64}))
+
+
+@pytest.fixture(scope="module")
+def v2_run(tmp_path_factory, manifest_rows):
+    """A v2 run directory holding the whole model with a fixed random head (no training needed)."""
+    run = tmp_path_factory.mktemp("v2run")
+    inputs = keras.Input((160 + 1280,), name="block_features")
+    x = keras.layers.Normalization(mean=0.5, variance=1.0, name="standardise")(inputs)
+    head = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="ai_probability")(x))
+    rng = np.random.default_rng(0)
+    head.get_layer("ai_probability").set_weights([rng.normal(0, 0.05, (1440, 1)).astype(np.float32),
+                                                  np.zeros(1, np.float32)])
+    full_model(V2_RECIPE, head).save(run / "model.keras")
+    write_v2_run_files(run, manifest_rows)
+    return run
+
+
+@pytest.fixture(scope="module")
+def v2_converted(v2_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("v2tflite")
+    assert converter_main([str(v2_run), "--out", str(out), "--variants", "float32", "float16", "int8",
+                           "--calibration-size", "12"]) == 0
+    return out
+
+
+def test_v2_run_gives_views_band_and_recipe_to_the_sidecar(tmp_path, manifest_rows):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")  # open_run only locates the model
+    write_v2_run_files(run, manifest_rows)
+    opened = open_run(run)
+    assert opened.views == ("original", "crop") and opened.escalation_band == (0.3, 0.6)
+    assert opened.recipe == "test-v2" and opened.threshold == 0.45 and opened.unsure_band == (0.38, 0.52)
+    sidecar = build_sidecar("float32", b"model", opened.threshold, opened.unsure_band, "v2", {},
+                            views=opened.views, escalation_band=opened.escalation_band, recipe=opened.recipe)
+    assert sidecar["tta_views"] == ["original", "crop"] and sidecar["escalation_band"] == [0.3, 0.6]
+    assert sidecar["recipe"] == "test-v2"
+
+    (run / "threshold.json").write_text(json.dumps({"threshold": 0.5, "unsure_band": [0.35, 0.65]}))  # v1
+    (run / "config.json").write_text(json.dumps({"variant": "enhanced", "data": str(DATA)}))
+    v1 = open_run(run)
+    assert v1.views == TTA_VIEWS and v1.escalation_band is None and v1.recipe is None
+    sidecar = build_sidecar("float32", b"model", v1.threshold, v1.unsure_band, "v1", {})
+    assert sidecar["tta_views"] == list(TTA_VIEWS) and "escalation_band" not in sidecar and "recipe" not in sidecar
+
+
+def test_int8_calibration_holds_every_view_of_the_run(tmp_path, manifest_rows):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")
+    write_v2_run_files(run, manifest_rows)
+    opened = open_run(run)
+    batch = calibration_batch(opened, 4)
+    chosen = balanced_sample(opened.images("train"), 4, seed=1)
+    expected = np.concatenate([preprocess_tta(path, ("original", "crop")) for path, _ in chosen])
+    np.testing.assert_array_equal(batch, expected)
+    assert any(not np.array_equal(batch[i], batch[i + 1]) for i in range(0, len(batch), 2))  # crops are new inputs
+
+
+@pytest.mark.slow
+def test_v2_sidecar_and_runtime_settings(v2_converted, v2_run):
+    for variant in ("float32", "float16", "int8"):
+        path = v2_converted / f"model-{variant}.tflite"
+        meta = json.loads(path.with_suffix(".json").read_text())
+        assert meta["tta_views"] == ["original", "crop"] and meta["escalation_band"] == [0.3, 0.6]
+        assert meta["threshold"] == 0.45 and meta["unsure_band"] == [0.38, 0.52]
+        assert meta["recipe"] == meta["architecture"] == "test-v2" and meta["model_version"] == v2_run.name
+        assert meta["training_data"]["manifest_sha256"] == "e" * 64
+        assert meta["training_data"]["counts"]["train"] == {"ai": 12, "human": 12}
+        detector = Detector(path)
+        assert detector.views == ("original", "crop") and detector.escalation_band == (0.3, 0.6)
+        assert detector.threshold == 0.45
+
+
+@pytest.mark.slow
+def test_v2_parity_report_and_gpu_ops(v2_converted, v2_run):
+    report = json.loads((v2_converted / "parity.json").read_text())
+    assert report["views"] == ["original", "crop"] and report["images"]["count"] == 18
+    assert report["delegate_graph_max_abs_diff"] == 0.0  # not an SE model: the graph is passed through
+    model = keras.models.load_model(v2_run / "model.keras", compile=False)
+    assert delegate_friendly(model) is model
+    float16 = report["variants"]["float16"]
+    assert float16["gpu_compatible"] and {"CONCATENATION", "MEAN", "FULLY_CONNECTED", "LOGISTIC"} <= set(float16["ops"])
+    check_gpu_compatible((v2_converted / "model-float16.tflite").read_bytes())
+    assert report["variants"]["float32"]["top_label_agreement_pct"] == 100.0
+    for variant in ("float32", "float16", "int8"):
+        assert report["variants"][variant]["mean_abs_prob_diff"] <= MEAN_TOLERANCE[variant], variant
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_v2_runtime_equals_keras_on_crop_views(v2_converted, v2_run, variant):
+    model = keras.models.load_model(v2_run / "model.keras", compile=False)
+    detector = Detector(v2_converted / f"model-{variant}.tflite", tta="always")
+    runtime, reference = [], []
+    for path, _ in open_run(v2_run).images("test"):
+        result = detector.check(path, trust_metadata=False)
+        assert result.views_run == ["original", "crop"]
+        runtime.append(list(result.view_probabilities.values()))
+        reference.append(model.predict(preprocess_tta(path, ("original", "crop")), verbose=0).ravel())
+        assert result.probability == pytest.approx(np.mean(runtime[-1]), abs=1e-6)
+    runtime, reference = np.array(runtime), np.array(reference)
+    assert np.abs(reference[:, 0] - reference[:, 1]).max() > 0.05  # the crop is a different input
+    diff = np.abs(runtime.mean(axis=1) - reference.mean(axis=1))
+    assert diff.mean() <= MEAN_TOLERANCE[variant]
+    if variant == "float32":
+        assert np.abs(runtime - reference).max() <= 1e-4  # same input tensors and graph: rounding only
+
+
+@pytest.mark.slow
+def test_v2_no_tta_checks_the_primary_view_and_keeps_the_runs_views(v2_run, tmp_path):
+    assert converter_main([str(v2_run), "--out", str(tmp_path), "--variants", "float32", "--no-tta",
+                           "--limit", "4"]) == 0
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert report["views"] == ["original"] and report["images"]["count"] == 4
+    assert json.loads((tmp_path / "model.json").read_text())["tta_views"] == ["original", "crop"]

@@ -1,0 +1,100 @@
+"""Leave-sources-out evaluation: folds on the real data, weights, threshold and band rules, the shipped graph."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer import loso
+from trainer.data import load_dataset
+
+
+@pytest.fixture(scope="module")
+def samples(data_root):
+    return load_dataset(str(data_root), verify=False).samples
+
+
+def test_the_folds_hold_out_every_source_once_with_both_classes(samples):
+    loso.check_folds(samples)
+    held = [src for fold in loso.FOLDS for src in fold]
+    assert set(held) == {s.source for s in samples}
+
+
+def test_folds_that_miss_a_source_or_a_class_are_refused(samples):
+    with pytest.raises(ValueError, match="held out exactly once"):
+        loso.check_folds(samples, loso.FOLDS[1:])
+    one_class = (("hdm-xut",), ("style2paints",)) + tuple(
+        f for f in loso.FOLDS if "hdm-xut" not in f)
+    with pytest.raises(ValueError, match="both an AI and a human"):
+        loso.check_folds(samples, one_class)
+
+
+def test_folds_never_split_a_manifest_group(samples):
+    crops_apart = (("wfjsw-prompt-builder", "mimvoid-wallpapers"),
+                   ("wfjsw-prompt-builder-facecrops", "danbooru-facecrops")) + loso.FOLDS[1:]
+    with pytest.raises(ValueError, match="group straddles"):
+        loso.check_folds(samples, crops_apart)
+
+
+def test_weights_give_each_class_and_each_source_the_same_total(samples):
+    rows = np.arange(len(samples))
+    w = loso.row_weights(samples, rows, source_balanced=True)
+    labels = np.array([s.label for s in samples])
+    sources = np.array([s.source for s in samples])
+    assert w.sum() == pytest.approx(len(rows), rel=1e-4)
+    assert w[labels == 1].sum() == pytest.approx(w[labels == 0].sum(), rel=1e-4)
+    ai_sources = sorted(set(sources[labels == 1]))
+    totals = [w[sources == src].sum() for src in ai_sources]
+    assert max(totals) == pytest.approx(min(totals), rel=1e-4)
+    plain = loso.row_weights(samples, rows, source_balanced=False)
+    assert len(set(np.round(plain[labels == 1], 6))) == 1
+
+
+def test_the_threshold_keeps_the_mean_human_false_positive_rate_per_source_at_most_3_percent():
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 400 + [0] * 400)
+    sources = np.array(["ai"] * 400 + ["faces"] * 300 + ["paintings"] * 100)
+    p = np.concatenate([rng.uniform(0.3, 1.0, 400), rng.uniform(0.0, 0.6, 300), rng.uniform(0.2, 0.9, 100)])
+    t = loso.choose_threshold(y, p, sources)
+    fprs = loso.human_fpr_by_source(y, p, sources, t)
+    assert np.mean(list(fprs.values())) <= 0.03
+    looser = loso.choose_threshold(y, p, sources, max_fpr=0.2)
+    assert looser < t
+    assert loso.balanced_accuracy(y, p, looser) > loso.balanced_accuracy(y, p, t)
+
+
+def test_the_unsure_band_surrounds_the_threshold_and_holds_its_share():
+    p = np.random.default_rng(1).uniform(0, 1, 1000)
+    low, high = loso.band_around(0.7, p, 0.10)
+    assert low < 0.7 < high
+    assert ((p > low) & (p < high)).mean() == pytest.approx(0.10, abs=0.01)
+
+
+def test_a_recipe_trains_on_its_views_in_its_tiers_only():
+    columns = ["clean/original", "clean/flip", "clean/crop", "clean/crop-flip", "thumb/original", "thumb/crop",
+               "aug0/original", "aug0/crop"]
+    table = loso.FeatureTable(np.zeros((1, len(columns), 4), np.float16), columns, {"x": slice(0, 4)})
+    whole = loso.Recipe("r", "linear", train_tiers=("clean", "aug"))
+    assert table.training_columns(whole) == ["clean/original", "clean/flip", "aug0/original"]
+    crops = loso.Recipe("r", "linear", views=("original", "crop"), train_tiers=("clean", "thumb"))
+    assert table.training_columns(crops) == ["clean/original", "clean/flip", "clean/crop", "clean/crop-flip",
+                                             "thumb/original", "thumb/crop"]
+
+
+def test_the_shipped_graph_equals_the_head_on_pooled_block_features(manifest_rows, data_root):
+    import keras
+
+    from edge_runtime.preprocess import load_image, view_batch
+    from trainer import blocks
+    from trainer.ship import full_model
+    recipe = loso.Recipe("t", "linear", layers=("block_15_add", "out_relu"), views=("original", "crop"))
+    features = blocks.block_features_model()
+    table_slices = blocks.layer_slices(features)
+    width = 160 + 1280
+    head = keras.Sequential([keras.Input((width,)), keras.layers.Dense(1, activation="sigmoid")])
+    head.layers[-1].set_weights([np.random.default_rng(2).normal(0, 0.05, (width, 1)), np.zeros(1)])
+    model = full_model(recipe, head)
+    paths = [data_root / r["path"] for r in manifest_rows[::900]]
+    batch = np.concatenate([view_batch(load_image(p), recipe.views) for p in paths])
+    pooled = features.predict(batch, verbose=0)
+    selected = np.concatenate([pooled[:, table_slices[n]] for n in recipe.layers], axis=1)
+    np.testing.assert_allclose(model.predict(batch, verbose=0), head.predict(selected, verbose=0), atol=1e-5)

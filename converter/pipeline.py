@@ -40,7 +40,7 @@ def load_bases(images: list[tuple[Path, str]], views: Sequence[str], desc: str
 
 
 def calibration_batch(run: Run, size: int, folder: str | None = None) -> np.ndarray:
-    """Calibration inputs for int8: every view of the run's (crops included) of `size` training images, half of
+    """Calibration inputs for int8: all of the run's views (crops included) of `size` training images, half of
     each class, preprocessed as at runtime."""
     images = labelled_folder(folder) if folder else run.images("train")
     if not images:
@@ -78,7 +78,8 @@ def predict_tflite(model_path: Path, bases: list[dict[str, np.ndarray]], views: 
 
 
 def convert_variant(graph: keras.Model, variant: str, representative, sidecar, out_dir: Path,
-                    bases: list[dict[str, np.ndarray]], views: Sequence[str], reference: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+                    bases: list[dict[str, np.ndarray]], views: Sequence[str], reference: np.ndarray,
+                    labels: np.ndarray, threshold: float) -> dict:
     """Convert, check and write one variant; returns its parity entry (size, ops, types, agreement, metrics)."""
     tflite_model = convert(graph, variant, representative)
     result = {"size_bytes": len(tflite_model), "ops": op_list(tflite_model), **io_types(tflite_model)}

@@ -139,6 +139,7 @@ def test_runtime_equals_keras_on_the_same_files(converted, keras_model, test_ima
     runtime, reference = [], []
     for path in test_images[::3]:
         result = detector.check(path)
+        assert result.views_run == list(TTA_VIEWS)  # the v1 sidecar's views, all of them run
         runtime += list(result.view_probabilities.values())
         reference += list(keras_model.predict(preprocess_tta(path), verbose=0).ravel())
         assert result.probability == pytest.approx(np.mean(runtime[-4:]), abs=1e-6)

@@ -82,7 +82,9 @@ def v2_command(args) -> int:
     """`loso` (compare recipes out of source) and `ship` (train the pick on all data)."""
     import json
 
-    from trainer import blocks, loso
+    import numpy as np
+
+    from trainer import blocks, loso, plots
     from trainer.data import load_dataset
     samples = load_dataset(args.data, verify=False).samples
     if not args.cache.exists():
@@ -95,13 +97,15 @@ def v2_command(args) -> int:
         ship(loso.RECIPES[args.recipe], report, table, samples, args.data, args.out)
         print(f"wrote {args.out}: convert it with python -m converter {args.out} --out {args.out}/tflite")
         return 0
-    rows = []
+    rows, curves = [], {}
     for name in args.recipes or list(loso.RECIPES):
         report = loso.evaluate_recipe(loso.RECIPES[name], table, samples)
         loso.write_report(report, args.out / name)
         print(loso.markdown(report))
         rows.append(loso.comparison_row(report))
+        curves[name] = np.mean(report["oof"]["p_views"], axis=1)
     (args.out / "comparison.md").write_text(loso.comparison_table(rows))
+    plots.roc(np.array([s.label for s in samples]), curves, args.out / "roc.png")
     print(loso.comparison_table(rows))
     return 0
 

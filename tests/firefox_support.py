@@ -103,6 +103,28 @@ class Bidi:
             raise BrowserError(f"script threw: {details.get('text')}\n{function}")
         return js_result(result["result"].get("value"), function)
 
+    def shadows(self, context: str, selector: str, function: str, *args):
+        """Call function(roots, ...args) in the page, roots the shadow roots (open or closed) of the elements
+        matching selector, in document order; its result, through JSON. BiDi serializes a host with its shadow
+        root, closed ones included, and a call takes the root's sharedId as an argument."""
+        hosts = f"Array.from(document.querySelectorAll({json.dumps(selector)}))"
+        found = self.command("script.evaluate", expression=hosts, target={"context": context}, awaitPromise=False,
+                             resultOwnership="none",
+                             serializationOptions={"maxDomDepth": 0, "includeShadowTree": "all"})
+        if found["type"] == "exception":
+            raise BrowserError(f"script threw: {found['exceptionDetails'].get('text')}\n{selector}")
+        roots = [{"sharedId": host["value"]["shadowRoot"]["sharedId"]} for host in found["result"]["value"]]
+        call = f"""async (roots, args) => {{
+            try {{ return JSON.stringify({{value: await ({function})(roots, ...JSON.parse(args))}}); }}
+            catch (e) {{ return JSON.stringify({{error: `${{e}}\\n${{e && e.stack}}`}}); }} }}"""
+        result = self.command("script.callFunction", functionDeclaration=call, target={"context": context},
+                              arguments=[{"type": "array", "value": roots},
+                                         {"type": "string", "value": json.dumps(list(args))}],
+                              awaitPromise=True, resultOwnership="none")
+        if result["type"] == "exception":
+            raise BrowserError(f"script threw: {result['exceptionDetails'].get('text')}\n{function}")
+        return js_result(result["result"].get("value"), function)
+
     def close(self):
         try:
             self.command("session.end")

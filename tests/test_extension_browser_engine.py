@@ -22,8 +22,10 @@ from playwright.sync_api import sync_playwright
 
 from edge_runtime import preprocess
 
-from test_extension_e2e import (ARTIFACTS, CHROMIUM_ARGS, EXTENSION, REPO, badges, chromium_path,  # noqa: F401
-                                context_menu_check, free_port, open_page, site, wait_for_scan)
+from shadow_support import extension_world
+from test_extension_e2e import (ARTIFACTS, CHROMIUM_ARGS, EXTENSION, REPO, badge_host, badges,  # noqa: F401
+                                chromium_path, context_menu_check, free_port, open_details, open_page, site,
+                                wait_for_panel_text, wait_for_scan)
 
 pytestmark = pytest.mark.browser
 
@@ -167,8 +169,7 @@ def test_context_menu_check_runs_in_the_browser_without_a_relay(engine_browser, 
         assert badge["details"]["probability"] == pytest.approx(image["verdict"]["probability"], abs=PARITY_TOLERANCE)
         assert badge["details"]["modelVersion"] == image["verdict"]["model_version"]
         assert badges(page)[image["url"]]["state"] == image["verdict"]["label"]
-    page.locator(f'animeart-badge[data-url="{ai["url"]}"] .badge').click()
-    assert "checked in this browser" in page.locator(f'animeart-badge[data-url="{ai["url"]}"] .panel').inner_text()
+    assert "checked in this browser" in open_details(page, ai["url"])
 
     popup = context.new_page()
     popup.goto(worker.url.replace("background.js", "popup/popup.html"))
@@ -263,15 +264,14 @@ def test_badge_details_show_metadata_evidence_and_the_heatmap_on_request(engine_
     badge = context_menu_check(worker, tab_id, f"{site.url}/novelai.png")
     assert badge["state"] == "ai" and badge["details"]["reason"] == "metadata"
     assert {"kind": "generator", "detail": "PNG text 'Software': NovelAI"} in badge["details"]["evidence"]
-    host = page.locator(f'animeart-badge[data-url="{site.url}/novelai.png"]')
-    host.locator(".badge").click()
-    panel = host.locator(".panel")
-    assert "Labelled AI because the file's metadata says so" in panel.inner_text()
-    assert "Names an AI generator: PNG text 'Software': NovelAI" in panel.inner_text()
-    panel.get_by_role("button", name="Show where the model sees AI").click()
-    panel.locator("canvas.heatmap").wait_for(timeout=120_000)
-    assert "windows" in panel.inner_text()
-    size = panel.locator("canvas.heatmap").evaluate("c => [c.width, c.height]")
+    url = f"{site.url}/novelai.png"
+    text = open_details(page, url)
+    assert "Labelled AI because the file's metadata says so" in text
+    assert "Names an AI generator: PNG text 'Software': NovelAI" in text
+    extension_world(page).click(badge_host(url), ".panel button", "Show where the model sees AI")
+    wait_for_panel_text(page, url, "windows", timeout=120)
+    size = extension_world(page).shadows(badge_host(url), """([root]) => {
+        const canvas = root.querySelector('.panel canvas.heatmap'); return [canvas.width, canvas.height]; }""")
     assert size[0] > 0 and abs(size[0] / size[1] - 512 / 768) < 0.02
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "extension-badge-evidence-heatmap.png"))

@@ -28,8 +28,9 @@ import requests
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
-from axe_support import axe_results, contrast_ratio, serious_violations, wording_problems
+from axe_support import axe_results, axe_results_with_badges, contrast_ratio, serious_violations, wording_problems
 from edge_runtime import wording
+from shadow_support import extension_world
 
 pytestmark = pytest.mark.browser
 
@@ -226,17 +227,45 @@ def context_menu_check(worker, tab_id: int, image_url: str) -> dict:
 
 
 def badges(page) -> dict:
-    """The badges on the page by image URL: state, text and whether the badge lies on the image's top-left corner."""
-    return {b["url"]: b for b in page.evaluate("""() => Array.from(document.querySelectorAll('animeart-badge'))
-        .map(host => {
-            const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
-            const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
-            return {url: host.dataset.url, state: host.dataset.state,
-                    text: host.shadowRoot.querySelector('.badge').textContent,
-                    onCorner: !!image && box.left >= image.left && box.top >= image.top
-                              && box.left < image.left + 20 && box.top < image.top + 20
-                              && box.width > 20 && box.height > 10};
-        })""")}
+    """The badges on the page by image URL: state, text and whether the badge lies on the image's top-left corner.
+    Read in the content script's world: the badges' shadow roots are closed to the page."""
+    return {b["url"]: b for b in extension_world(page).shadows("animeart-badge", """roots => roots.map(root => {
+        const host = root.host, badge = root.querySelector('.badge');
+        const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
+        const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
+        return {url: host.dataset.url, state: badge.dataset.state, text: badge.textContent,
+                onCorner: !!image && box.left >= image.left && box.top >= image.top
+                          && box.left < image.left + 20 && box.top < image.top + 20
+                          && box.width > 20 && box.height > 10};
+    })""")}
+
+
+def badge_host(image_url: str) -> str:
+    """The selector of the image's badge (badges are keyed by the image URL's first 300 characters)."""
+    return f'animeart-badge[data-url="{image_url}"]'
+
+
+def panel_state(page, image_url: str) -> list:
+    """[whether the image's details panel is shown, its badge's aria-expanded]."""
+    return extension_world(page).shadows(badge_host(image_url), """([root]) =>
+        [root.querySelector('.panel').checkVisibility(), root.querySelector('.badge').getAttribute('aria-expanded')]""")
+
+
+def open_details(page, image_url: str) -> str:
+    """Click the image's badge (a real click) and return the text of the details panel it opens."""
+    world = extension_world(page)
+    world.click(badge_host(image_url), ".badge")
+    world.wait("host => chrome.dom.openOrClosedShadowRoot(document.querySelector(host)).querySelector('.panel')"
+               ".checkVisibility()", badge_host(image_url), what="the details panel")
+    return world.text(badge_host(image_url), ".panel")
+
+
+def wait_for_panel_text(page, image_url: str, text: str, timeout: float = TIMEOUT_S) -> str:
+    """Wait until the image's details panel shows `text`; returns the panel's text."""
+    return extension_world(page).wait("""([host, text]) => {
+        const panel = chrome.dom.openOrClosedShadowRoot(document.querySelector(host)).querySelector('.panel');
+        return panel.innerText.includes(text) && panel.innerText; }""", [badge_host(image_url), text],
+                                      what=f"{text!r} in the details panel", timeout=timeout)
 
 
 def scan_stats(worker, tab_id: int) -> dict:
@@ -297,15 +326,13 @@ def test_context_menu_check_badges_the_image_with_the_relays_verdict(browser, si
     assert len(page.locator("animeart-badge").all()) == 3
 
     # The details panel: probability, TTA views, model version; then a "wrong verdict" report, stored locally.
-    page.locator(f'animeart-badge[data-url="{first["url"]}"] .badge').click()
-    panel = page.locator(f'animeart-badge[data-url="{first["url"]}"] .panel')
-    text = panel.inner_text()
+    text = open_details(page, first["url"])
     assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
     assert verdict["model_version"] in text
     for view in verdict["view_probabilities"]:
         assert view in text
-    panel.get_by_role("button", name="human-made").click()
-    panel.get_by_text("Saved on this computer").wait_for()
+    extension_world(page).click(badge_host(first["url"]), ".panel button", "human-made")
+    wait_for_panel_text(page, first["url"], "Saved on this computer")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "extension-badge-details.png"))
     reports = worker.evaluate("async () => (await chrome.storage.local.get('reports')).reports")
@@ -411,13 +438,10 @@ def test_relay_evidence_and_heatmap_in_the_badge_details(browser, site, relay, m
     badge = context_menu_check(worker, tab_id, url)
     assert badge["state"] == "ai" and badge["details"]["reason"] == "metadata"
     assert badge["details"]["evidence"] == relay.check(data)["evidence"]
-    host = page.locator(f'animeart-badge[data-url="{url}"]')
-    host.locator(".badge").click()
-    panel = host.locator(".panel")
-    assert "Names an AI generator: PNG text 'Software': NovelAI" in panel.inner_text()
-    panel.get_by_role("button", name="Show where the model sees AI").click()
-    panel.locator("canvas.heatmap").wait_for(timeout=120_000)
-    assert "7×7 windows" in panel.inner_text()
+    assert "Names an AI generator: PNG text 'Software': NovelAI" in open_details(page, url)
+    extension_world(page).click(badge_host(url), ".panel button", "Show where the model sees AI")
+    assert "7×7 windows" in wait_for_panel_text(page, url, "windows", timeout=120)
+    assert extension_world(page).shadows(badge_host(url), "([root]) => !!root.querySelector('.panel canvas.heatmap')")
     page.close()
 
 
@@ -443,34 +467,32 @@ def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
         assert wording_problems(shown[image["url"]]["text"]) == []
 
     # Keyboard: Tab reaches the first badge; Enter opens its panel, Esc closes it and keeps the focus, Space opens.
-    host = page.locator(f'animeart-badge[data-url="{ai["url"]}"]')
-    button, panel = host.locator(".badge"), host.locator(".panel")
+    world = extension_world(page)
     page.evaluate("() => document.activeElement.blur()")
     page.keyboard.press("Tab")
-    focused = "() => [document.activeElement.dataset.url, document.activeElement.shadowRoot?.activeElement?.className]"
-    assert page.evaluate(focused) == [ai["url"], "badge"]
+    focused = """() => [document.activeElement.dataset.url,
+                        chrome.dom.openOrClosedShadowRoot(document.activeElement)?.activeElement?.className]"""
+    assert world.evaluate(focused) == [ai["url"], "badge"]
     page.keyboard.press("Enter")
-    expect(panel).to_be_visible()
-    expect(button).to_have_attribute("aria-expanded", "true")
+    assert panel_state(page, ai["url"]) == [True, "true"]
     page.keyboard.press("Escape")
-    expect(panel).to_be_hidden()
-    expect(button).to_have_attribute("aria-expanded", "false")
-    assert page.evaluate(focused) == [ai["url"], "badge"]
+    assert panel_state(page, ai["url"]) == [False, "false"]
+    assert world.evaluate(focused) == [ai["url"], "badge"]
     page.emulate_media(reduced_motion="reduce")
     page.keyboard.press(" ")
-    expect(panel).to_be_visible()
+    assert panel_state(page, ai["url"]) == [True, "true"]
     assert page.evaluate("() => document.getAnimations().length") == 0  # nothing moves
     verdict = ai["verdict"]
-    text = panel.inner_text()
+    text = world.text(badge_host(ai["url"]), ".panel")
     assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
     assert wording.rules_line(verdict["threshold"], verdict["unsure_band"]) in text
     assert wording.CAVEAT in text
     assert wording_problems(text) == []
 
-    def check(page, name: str, contrast=None):
+    def check(page, name: str, contrast=None, world=None):
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
-            results = axe_results(page)
+            results = axe_results_with_badges(world) if world else axe_results(page)
             assert serious_violations(results) == [], f"{name} in {scheme} colours"
             if contrast:
                 contrast(scheme)
@@ -481,8 +503,8 @@ def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
     def badge_contrast(scheme: str):
         # axe leaves text over the page's images to a person ("incomplete"); the badge and panel paint their own
         # opaque background, so their contrast is computed here.
-        pairs = page.evaluate("""() => Array.from(document.querySelectorAll('animeart-badge')).flatMap(host => {
-            const root = host.shadowRoot, style = (el) => getComputedStyle(el);
+        pairs = world.shadows("animeart-badge", """roots => roots.flatMap(root => {
+            const style = (el) => getComputedStyle(el);
             const badge = root.querySelector('.badge'), panel = root.querySelector('.panel');
             const texts = panel.hidden ? [] : Array.from(panel.querySelectorAll(':scope > div'));
             return [[badge.textContent, style(badge).color, style(badge).backgroundColor],
@@ -492,9 +514,11 @@ def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
         for text, foreground, background in pairs:
             assert contrast_ratio(foreground, background) >= 4.5, f"{text!r} in {scheme} colours"
 
-    results = check(page, "badge-details-panel", badge_contrast)
-    named = [t for rule in results["passes"] if rule["id"] == "button-name" for t in rule["targets"]]
-    assert sum("animeart-badge" in target and ".badge" in target for target in named) == 2, "axe skipped the badges"
+    results = check(page, "badge-details-panel", badge_contrast, world)  # axe inside the closed shadow roots too
+    named = [json.loads(t)[0] for rule in results["passes"] if rule["id"] == "button-name" for t in rule["targets"]]
+    in_badges = [target for target in named if isinstance(target, list) and target[0].startswith("animeart-badge")]
+    assert len({target[0] for target in in_badges}) == 2, f"axe skipped the badges: {named}"
+    assert len(in_badges) == 2 + 3, f"the two badges and the open panel's three buttons: {named}"
 
     popup = context.new_page()
     popup.set_viewport_size({"width": 340, "height": 480})
@@ -525,7 +549,9 @@ def test_relay_down_is_reported_not_silent(browser, site, images, relay, manifes
     assert badge["state"] == "unreachable"
     assert badges(page)[fresh_url]["text"] == "Relay unreachable"
     # Page scan (still on for this site) says so once for the page instead of badging every image.
-    page.locator("animeart-notice[data-state='unreachable']").wait_for(state="attached", timeout=TIMEOUT_S * 1000)
+    notice = "roots => roots.some(root => root.querySelector('.notice').dataset.state === 'unreachable')"
+    wait_for(lambda: extension_world(page).shadows("animeart-notice", notice),
+             "page scan's notice that the relay is unreachable")
 
     popup = context.new_page()
     popup.goto(worker.url.replace("background.js", "popup/popup.html"))

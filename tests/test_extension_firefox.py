@@ -27,7 +27,7 @@ import test_extension_browser_engine as chromium_engine
 import test_extension_e2e as chromium_e2e
 from firefox_support import Firefox
 from test_extension_browser_engine import FORMATS, PARITY_TOLERANCE
-from test_extension_e2e import ARTIFACTS, REPO, TIMEOUT_S, copy_of, free_port, wait_for
+from test_extension_e2e import ARTIFACTS, REPO, TIMEOUT_S, badge_host, copy_of, free_port, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -118,28 +118,37 @@ def context_menu_check(browser, context, selector: str, image_url: str) -> dict:
 
 
 def badges(browser, context) -> dict:
-    """The badges on the page by image URL: state, text and whether the badge lies on the image's top-left corner."""
-    return {b["url"]: b for b in browser.bidi.evaluate(context, """() =>
-        Array.from(document.querySelectorAll('animeart-badge')).map(host => {
-            const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
-            const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
-            return {url: host.dataset.url, state: host.dataset.state,
-                    text: host.shadowRoot.querySelector('.badge').textContent,
-                    onCorner: !!image && box.left >= image.left && box.top >= image.top
-                              && box.left < image.left + 20 && box.top < image.top + 20
-                              && box.width > 20 && box.height > 10};
-        })""")}
+    """The badges on the page by image URL: state, text and whether the badge lies on the image's top-left corner.
+    Read through BiDi's handles on their shadow roots, which are closed to the page."""
+    return {b["url"]: b for b in browser.bidi.shadows(context, "animeart-badge", """roots => roots.map(root => {
+        const host = root.host, badge = root.querySelector('.badge');
+        const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
+        const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
+        return {url: host.dataset.url, state: badge.dataset.state, text: badge.textContent,
+                onCorner: !!image && box.left >= image.left && box.top >= image.top
+                          && box.left < image.left + 20 && box.top < image.top + 20
+                          && box.width > 20 && box.height > 10};
+    })""")}
+
+
+def panel_text(browser, context, image_url: str) -> str | None:
+    """The text of the image's details panel, None while it is closed."""
+    return browser.bidi.shadows(context, badge_host(image_url), """([root]) => {
+        const panel = root.querySelector('.panel'); return panel.hidden ? null : panel.innerText; }""")
+
+
+def click_in_badge(browser, context, image_url: str, selector: str, text: str = ""):
+    """A real click on the element matching selector (and containing text) in the image's badge."""
+    mouse(browser, context, *browser.bidi.shadows(context, badge_host(image_url), """([root], selector, text) => {
+        const element = Array.from(root.querySelectorAll(selector)).find(e => e.textContent.includes(text));
+        const r = element.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }""",
+                                                   selector, text))
 
 
 def open_details(browser, context, image_url: str) -> str:
     """Click the image's badge (a real click) and return the text of the details panel it opens."""
-    host = f'animeart-badge[data-url="{image_url}"]'
-    mouse(browser, context, *browser.bidi.evaluate(context, """host => {
-        const r = document.querySelector(host).shadowRoot.querySelector('.badge').getBoundingClientRect();
-        return [r.x + r.width / 2, r.y + r.height / 2]; }""", host))
-    return wait_for(lambda: browser.bidi.evaluate(context, """host => {
-        const panel = document.querySelector(host).shadowRoot.querySelector('.panel');
-        return panel.hidden ? null : panel.innerText; }""", host), "the details panel")
+    click_in_badge(browser, context, image_url, ".badge")
+    return wait_for(lambda: panel_text(browser, context, image_url), "the details panel")
 
 
 def scan_stats(addon, tab_id: int) -> dict:
@@ -214,22 +223,25 @@ def test_context_menu_check_badges_the_image_with_the_relays_verdict(firefox, si
                                                     blob_source["verdict"]["probability"])
     assert len(badges(browser, page)) == 3
 
+    # The page sees an empty host: the shadow root is closed. A scripted click on the badge (handed to the page's
+    # script by BiDi) opens nothing; the badge takes only the user's clicks.
+    host = badge_host(first["url"])
+    assert browser.bidi.evaluate(page, "host => document.querySelector(host).shadowRoot", host) is None
+    assert browser.bidi.shadows(page, host, """([root]) => { let trusted = null;
+        root.querySelector('.badge').addEventListener('click', (event) => { trusted = event.isTrusted; });
+        root.querySelector('.badge').click(); return trusted; }""") is False
+    assert panel_text(browser, page, first["url"]) is None
+
     # The details panel (opened with a real click): verdict line, TTA views, model version; then a "wrong
     # verdict" report, stored locally.
     text = open_details(browser, page, first["url"])
-    host = f'animeart-badge[data-url="{first["url"]}"]'
     assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
     assert verdict["model_version"] in text
     for view in verdict["view_probabilities"]:
         assert view in text
-    human_button = browser.bidi.evaluate(page, """host => {
-        const button = Array.from(document.querySelector(host).shadowRoot.querySelectorAll('button'))
-            .find(b => b.textContent.includes('human-made'));
-        const r = button.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }""", host)
-    mouse(browser, page, *human_button)  # a real click: the badge ignores clicks that the page's script makes
-    wait_for(lambda: "Saved on this computer" in browser.bidi.evaluate(
-        page, "host => document.querySelector(host).shadowRoot.querySelector('.panel').innerText", host),
-        "the report to be saved")
+    # A real click: the badge ignores clicks that the page's script makes.
+    click_in_badge(browser, page, first["url"], ".panel button", "human-made")
+    wait_for(lambda: "Saved on this computer" in panel_text(browser, page, first["url"]), "the report to be saved")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.screenshot(page, ARTIFACTS / "extension-badge-details-firefox.png")
     reports = addon.background("async () => (await browser.storage.local.get('reports')).reports")
@@ -327,8 +339,8 @@ def test_relay_down_is_reported_not_silent(firefox, site, images, relay, manifes
     wait_for(lambda: all_images_loaded(browser, page), "the page's image")
     assert context_menu_check(browser, page, "#fresh", fresh_url)["text"] == "Relay unreachable"
     # Page scan (still on for this site) says so once for the page instead of badging every image.
-    notice = "() => !!document.querySelector(\"animeart-notice[data-state='unreachable']\")"
-    wait_for(lambda: browser.bidi.evaluate(page, notice),
+    notice = "roots => roots.some(root => root.querySelector('.notice').dataset.state === 'unreachable')"
+    wait_for(lambda: browser.bidi.shadows(page, "animeart-notice", notice),
              "page scan's notice that the relay is unreachable")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.screenshot(page, ARTIFACTS / "extension-relay-down-firefox.png")

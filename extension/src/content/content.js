@@ -55,7 +55,7 @@
     for (const [property, value] of initial) {
       host.style.setProperty(property, value, "important");
     }
-    const shadow = host.attachShadow({ mode: "open" });
+    const shadow = host.attachShadow({ mode: "closed" }); // closed: the page cannot read verdicts or errors
     const style = document.createElement("style");
     style.textContent = STYLE;
     shadow.append(style);
@@ -89,7 +89,7 @@
       });
       // Esc closes the panel from the badge or from inside it, and leaves the focus on the badge.
       shadow.addEventListener("keydown", (event) => {
-        if (event.key !== "Escape" || panel.hidden) return;
+        if (!event.isTrusted || event.key !== "Escape" || panel.hidden) return;
         event.stopPropagation();
         toggle(false);
         button.focus();
@@ -101,8 +101,7 @@
     const url = img.currentSrc || img.src;
     entry.badge = badge;
     entry.url = url;
-    entry.host.setAttribute("data-state", badge.state);
-    entry.host.setAttribute("data-url", url.length > 300 ? url.slice(0, 300) : url);
+    entry.host.setAttribute("data-url", url.length > 300 ? url.slice(0, 300) : url); // the page's own URL, no verdict
     entry.button.dataset.state = badge.state;
     entry.button.textContent = badge.text;
     entry.button.title = badge.title;
@@ -287,7 +286,7 @@
       shadow.append(box);
       notice = { host, box };
     }
-    notice.host.setAttribute("data-state", state);
+    notice.box.dataset.state = state; // inside the closed root, like the text
     notice.box.textContent = `AI-art check: ${text}`;
   }
 

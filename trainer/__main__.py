@@ -97,13 +97,14 @@ def v2_command(args) -> int:
         ship(loso.RECIPES[args.recipe], report, table, samples, args.data, args.out)
         print(f"wrote {args.out}: convert it with python -m converter {args.out} --out {args.out}/tflite")
         return 0
-    rows, curves = [], {}
     for name in args.recipes or list(loso.RECIPES):
         report = loso.evaluate_recipe(loso.RECIPES[name], table, samples)
         loso.write_report(report, args.out / name)
         print(loso.markdown(report))
-        rows.append(loso.comparison_row(report))
-        curves[name] = np.mean(report["oof"]["p_views"], axis=1)
+    # The comparison covers every recipe reported in --out, so recipes can be run a few at a time.
+    reports = [json.loads(p.read_text()) for p in sorted(args.out.glob("*/report.json"))]
+    rows = sorted((loso.comparison_row(r) for r in reports), key=lambda r: -r["balanced_accuracy"])
+    curves = {r["recipe"]["name"]: np.mean(r["oof"]["p_views"], axis=1) for r in reports}
     (args.out / "comparison.md").write_text(loso.comparison_table(rows))
     plots.roc(np.array([s.label for s in samples]), curves, args.out / "roc.png")
     print(loso.comparison_table(rows))

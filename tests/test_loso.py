@@ -98,3 +98,18 @@ def test_the_shipped_graph_equals_the_head_on_pooled_block_features(manifest_row
     pooled = features.predict(batch, verbose=0)
     selected = np.concatenate([pooled[:, table_slices[n]] for n in recipe.layers], axis=1)
     np.testing.assert_allclose(model.predict(batch, verbose=0), head.predict(selected, verbose=0), atol=1e-5)
+
+
+def test_calibration_shrinks_over_confident_logits_and_folds_into_the_head():
+    import keras
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 500)
+    true_logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.5, 1000)
+    over_confident = 1 / (1 + np.exp(-4 * true_logit))
+    slope, intercept = loso.fit_calibration(over_confident[:, None], y)
+    assert 0.15 < slope < 0.4 and abs(intercept) < 0.2
+    head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    x = rng.normal(0, 1, (16, 3)).astype(np.float32)
+    raw = head.predict(x, verbose=0)
+    loso.bake_calibration(head, [slope, intercept])
+    np.testing.assert_allclose(head.predict(x, verbose=0), loso.calibrate(raw, [slope, intercept]), atol=1e-5)

@@ -232,6 +232,35 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def fit_calibration(p_views: np.ndarray, y: np.ndarray) -> list[float]:
+    """[slope, intercept] mapping a head's logit to P(ai) calibrated on out-of-fold predictions (Platt scaling).
+
+    Heads are over-confident on sources they have not seen; fitted on every view of the pooled out-of-fold
+    predictions, with both classes weighted equally, the shipped score means what it says on unseen sources.
+    """
+    from sklearn.linear_model import LogisticRegression
+    z = logit(p_views).reshape(-1, 1)
+    labels = np.repeat(y, p_views.shape[1])
+    fit = LogisticRegression(C=1e6, class_weight="balanced").fit(z, labels)
+    return [float(fit.coef_[0, 0]), float(fit.intercept_[0])]
+
+
+def calibrate(p: np.ndarray, calibration) -> np.ndarray:
+    """P(ai) after the calibration of `fit_calibration`."""
+    slope, intercept = calibration
+    return (1 / (1 + np.exp(-(slope * logit(p) + intercept)))).astype(np.float32)
+
+
+def bake_calibration(head: keras.Model, calibration) -> None:
+    """Fold the calibration into the head's final sigmoid Dense layer, so the shipped model outputs it."""
+    dense = head.layers[-1]
+    if not isinstance(dense, layers.Dense):
+        raise ValueError(f"cannot fold the calibration into a head ending in {type(dense).__name__}")
+    slope, intercept = calibration
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * slope, bias * slope + intercept])
+
+
 def band_around(threshold: float, p: np.ndarray, share: float) -> list[float]:
     """The band, symmetric in logit space around `threshold`, holding `share` of the predictions `p`."""
     distance = np.sort(np.abs(logit(p) - logit(np.array(threshold))))
@@ -264,8 +293,9 @@ def summary(y: np.ndarray, p: np.ndarray, sources: np.ndarray, threshold: float)
     }
 
 
-def in_domain(recipe: Recipe, table: FeatureTable, samples: list[Sample], threshold: float, seed: int = 42) -> dict:
-    """The seed-42 group split: head trained on train+val, figures on the test split at `threshold`."""
+def in_domain(recipe: Recipe, table: FeatureTable, samples: list[Sample], threshold: float, calibration,
+              seed: int = 42) -> dict:
+    """The seed-42 group split: head trained on train+val, calibrated P, figures on the test split at `threshold`."""
     parts, _ = split(samples, seed)
     index = {str(s.path): i for i, s in enumerate(samples)}
     train = np.array([index[str(s.path)] for name in ("train", "val") for s in parts[name]])
@@ -275,7 +305,7 @@ def in_domain(recipe: Recipe, table: FeatureTable, samples: list[Sample], thresh
     sources = np.array([samples[i].source for i in test])
     out = {}
     for tier in EVAL_TIERS:
-        p = predict_columns(head, table, test, recipe, tier).mean(axis=1)
+        p = calibrate(predict_columns(head, table, test, recipe, tier), calibration).mean(axis=1)
         s = summary(y, p, sources, threshold)
         s["accuracy"] = float(((p >= threshold) == (y == 1)).mean())
         out[tier] = s
@@ -287,19 +317,23 @@ def evaluate_recipe(recipe: Recipe, table: FeatureTable, samples: list[Sample]) 
     oof = leave_sources_out(recipe, table, samples)
     y = np.array([s.label for s in samples])
     sources = np.array([s.source for s in samples])
-    clean = oof["views"]["clean"]
+    calibration = fit_calibration(oof["views"]["clean"], y)
+    views = {tier: calibrate(p, calibration) for tier, p in oof["views"].items()}
+    clean = views["clean"]
     p = clean.mean(axis=1)
     threshold = choose_threshold(y, p, sources)
     unsure = band_around(threshold, p, UNSURE_SHARE)
     escalation = list(adaptive.choose_band(clean, threshold, unsure)) if clean.shape[1] > 1 else None
     report = {
-        "recipe": asdict(recipe), "folds": [list(f) for f in FOLDS], "threshold": threshold,
+        "recipe": asdict(recipe), "folds": [list(f) for f in FOLDS], "calibration": calibration,
+        "calibration_rule": "Platt scaling of the head's logit on every view of the pooled out-of-fold predictions",
+        "threshold": threshold,
         "threshold_rule": f"best pooled balanced accuracy with mean human FPR over held-out human sources "
                           f"<= {MAX_HUMAN_FPR:.0%}, on pooled out-of-fold predictions",
         "unsure_band": unsure,
         "unsure_rule": f"logit-symmetric band around the threshold holding {UNSURE_SHARE:.0%} of out-of-fold P",
         "escalation_band": escalation,
-        "loso": {tier: summary(y, oof["views"][tier].mean(axis=1), sources, threshold) for tier in EVAL_TIERS},
+        "loso": {tier: summary(y, views[tier].mean(axis=1), sources, threshold) for tier in EVAL_TIERS},
         "loso_primary_view_only": summary(y, clean[:, 0], sources, threshold),
     }
     if escalation:
@@ -308,7 +342,7 @@ def evaluate_recipe(recipe: Recipe, table: FeatureTable, samples: list[Sample]) 
                               "mean_views_per_image": 1 + escalated * (clean.shape[1] - 1),
                               "balanced_accuracy": balanced_accuracy(
                                   y, adaptive.adaptive_probabilities(clean, escalation), threshold)}
-    report["in_domain"] = in_domain(recipe, table, samples, threshold)
+    report["in_domain"] = in_domain(recipe, table, samples, threshold, calibration)
     report["oof"] = {"paths": [str(s.path) for s in samples], "p_views": clean.tolist()}
     return report
 
@@ -326,6 +360,8 @@ def markdown(report: dict) -> str:
     """The report as markdown tables."""
     r = report
     lines = [f"# Leave-sources-out: {r['recipe']['name']}", "", r["recipe"]["about"], "",
+             f"Calibration (slope, intercept on the logit) {r['calibration'][0]:.3f}, {r['calibration'][1]:.3f} "
+             f"({r['calibration_rule']})", "",
              f"Threshold {r['threshold']:.3f} ({r['threshold_rule']}); unsure band "
              f"{r['unsure_band'][0]:.3f}-{r['unsure_band'][1]:.3f}; escalation band {r['escalation_band']}", "",
              "| tier | balanced acc. | source-macro bal. acc. | AUC | AI recall | human FPR | mean human FPR over sources | worst |",

@@ -1,8 +1,9 @@
 """Train a v2 recipe's head on all of the data and write a run directory the converter ships from.
 
-The run holds the whole model (frozen MobileNetV2 -> pooled block features -> head) as model.keras,
-the threshold, unsure band, escalation band and views chosen by the recipe's leave-sources-out run
-(threshold.json), the data identity (config.json) and the seed-42 split (split.csv, for parity checks).
+The run holds the whole model (frozen MobileNetV2 -> pooled block features -> head, with the out-of-fold
+calibration folded into the head's last layer) as model.keras, the threshold, unsure band, escalation band and
+views chosen by the recipe's leave-sources-out run (threshold.json), the data identity (config.json) and the
+seed-42 split (split.csv, for parity checks).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def ship(recipe: loso.Recipe, report: dict, table: loso.FeatureTable, samples: l
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
     head = loso.fit_head(recipe, table, samples, np.arange(len(samples)), seed)
+    loso.bake_calibration(head, report["calibration"])
     model = full_model(recipe, head)
     check_against_cache(model, head, recipe, table, samples)
     model.save(out / "model.keras")
@@ -44,6 +46,7 @@ def ship(recipe: loso.Recipe, report: dict, table: loso.FeatureTable, samples: l
     (out / "threshold.json").write_text(json.dumps({
         "threshold": report["threshold"], "unsure_band": report["unsure_band"],
         "escalation_band": report["escalation_band"], "views": list(recipe.views), "chosen_on": "leave-sources-out",
+        "calibration": report["calibration"], "calibration_rule": report["calibration_rule"],
         "rule": report["threshold_rule"], "unsure_rule": report["unsure_rule"]}, indent=1))
     (out / "config.json").write_text(json.dumps({
         "variant": recipe.name, "recipe": report["recipe"], "data": data, "manifest_sha256": manifest_identity(data),

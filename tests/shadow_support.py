@@ -84,12 +84,19 @@ class ExtensionWorld:
 
     def element_centre(self, host: str, selector: str, text: str = "") -> tuple[float, float]:
         """The viewport centre of the first element matching `selector` (and containing `text`) in the shadow root
-        of `host`, scrolled into view."""
-        return tuple(self.shadows(host, """([root], selector, text) => {
-            const element = Array.from(root.querySelectorAll(selector)).find(e => e.textContent.includes(text));
-            element.scrollIntoView({block: 'center'});
-            const box = element.getBoundingClientRect();
-            return [box.x + box.width / 2, box.y + box.height / 2]; }""", selector, text))
+        of `host`, scrolled into view; waits until nothing covers that point."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            x, y, hit = self.shadows(host, """([root], selector, text) => {
+                const element = Array.from(root.querySelectorAll(selector)).find(e => e.textContent.includes(text));
+                element.scrollIntoView({block: 'center'});
+                const box = element.getBoundingClientRect(), x = box.x + box.width / 2, y = box.y + box.height / 2;
+                return [x, y, element.contains(root.elementFromPoint(x, y))]; }""", selector, text)
+            if hit:
+                return x, y
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{selector} ({text!r}) in {host} stays covered")
+            self.page.wait_for_timeout(100)
 
     def click(self, host: str, selector: str, text: str = ""):
         """A real mouse click on an element in the shadow root of `host` (see element_centre)."""

@@ -26,33 +26,36 @@ def test_every_bundled_model_matches_the_sha256_in_its_metadata():
         assert path.stat().st_size < 10 * 1024 * 1024
 
 
-V1_MANIFEST = "1872c80e0b81cf854f6b399beedd77fa862a0e8b1dcebaf3d9832d606079c082"
-V2_MANIFEST = "19fa7750"  # prefix of data v2's manifest sha256 (../shared/README.md)
+V1_MANIFEST = "1872c80e0b81cf854f6b399beedd77fa862a0e8b1dcebaf3d9832d606079c082"  # data v1: model v1
 
 
-@pytest.mark.xfail(strict=True, reason=f"bundled model v1 was trained on data manifest {V1_MANIFEST[:8]}...; "
-                   f"../shared/data is now version 2 (manifest {V2_MANIFEST}...) until model v2 ships")
 def test_bundled_model_was_trained_on_the_shared_dataset(data_root):
     meta = read_sidecar(bundled_models()["default"])
     assert meta["model_version"] != "untrained-dev"
-    assert meta["training_data"]["manifest_sha256"] == sha256(data_root / "manifest.csv")
-    assert meta["architecture"] == "enhanced"
+    assert meta["training_data"]["manifest_sha256"] == sha256(data_root / "manifest.csv") != V1_MANIFEST
+    assert meta["architecture"] == meta["recipe"]  # v2: the recipe picked by leave-sources-out evaluation
+    assert meta["tta_views"][0] == "original" and meta["threshold"] > 0.5
 
 
 @pytest.fixture(scope="module")
 def test_split(data_root):
     with open(REPO_DOCS / "test_split.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [(data_root / r["path"], 1 if r["label"] == "ai" else 0) for r in rows]
+    return [(data_root / r["path"], 1 if r["label"] == "ai" else 0, r["source"]) for r in rows]
+
+
+def test_the_test_split_samples_every_source_of_the_data(test_split, manifest_rows):
+    assert {source for _, _, source in test_split} == {r["source"] for r in manifest_rows}
+    assert all(path.is_file() for path, _, _ in test_split)
 
 
 @pytest.mark.slow
 def test_default_model_reaches_the_model_cards_test_accuracy(test_split):
     detector = Detector()
     meta = detector.info()
-    probabilities = np.array([r.probability for r in detector.check_many([p for p, _ in test_split])])
-    y = np.array([label for _, label in test_split])
+    probabilities = np.array([r.probability for r in detector.check_many([p for p, _, _ in test_split])])
+    y = np.array([label for _, label, _ in test_split])
     accuracy = float(((probabilities >= detector.threshold) == y).mean())
-    stated = meta["metrics"]["accuracy"]  # the converter's parity run: test split, TTA, this very file
+    stated = meta["metrics"]["accuracy"]  # the converter's parity run: this split, every view, this very file
     assert len(y) == meta["metrics"]["parity_images"]
     assert accuracy >= stated - 0.01, f"bundled model scores {accuracy:.4f}, its card says {stated:.4f}"

@@ -58,11 +58,11 @@ def test_tta_batch_is_one_invoke(det, images):
 
 
 def test_batched_views_match_single_invokes(det, images):
-    batch = preprocess.preprocess_tta(images[2])
+    batch = preprocess.preprocess_tta(images[2], det.views)
     batched = det.predict(batch)
     single = np.array([det.predict(batch[i:i + 1])[0] for i in range(len(batch))])
     np.testing.assert_allclose(batched, single, atol=1e-5)
-    assert det.check(images[2], tta="always").view_probabilities == pytest.approx(dict(zip(TTA_VIEWS, batched)),
+    assert det.check(images[2], tta="always").view_probabilities == pytest.approx(dict(zip(det.views, batched)),
                                                                                  abs=1e-6)
 
 

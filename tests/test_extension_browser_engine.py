@@ -143,9 +143,13 @@ def test_large_images_take_the_runtimes_shrink_path(engine_browser, python_verdi
 
 @pytest.fixture(scope="module")
 def confident(python_verdicts, site, data_root) -> list[dict]:
-    """Parity images the Python runtime judges confidently, alternately AI and human, copied to the test site."""
+    """Parity images the Python runtime judges confidently, alternately AI and human, copied to the test site.
+
+    Only images page scan looks at: at least 128 px a side (it skips pictures under 64 px, shown or natural).
+    """
     by_label = {label: [(row, v) for row, v in python_verdicts if v["label"] == label
-                        and not CONFIDENT[0] <= v["probability"] <= CONFIDENT[1]] for label in ("ai", "human")}
+                        and not CONFIDENT[0] <= v["probability"] <= CONFIDENT[1]
+                        and min(int(row["width"]), int(row["height"])) >= 128] for label in ("ai", "human")}
     picked = []
     for pair in zip(by_label["ai"][:3], by_label["human"][:3]):
         for row, verdict in pair:

@@ -487,7 +487,11 @@ def test_badges_and_pages_are_worded_and_accessible(browser, site, images):
     assert wording.verdict_line(verdict["label"], verdict["probability"]) in text
     assert wording.rules_line(verdict["threshold"], verdict["unsure_band"]) in text
     assert wording.CAVEAT in text
-    assert wording_problems(text) == []
+    # The rules hold for our own words; evidence lines quote the file's metadata as it is (e.g. "noise": 0.667).
+    ours = world.shadows(badge_host(ai["url"]), """([root]) => Array.from(root.querySelector('.panel').children)
+        .filter((el) => !el.classList.contains('evidence')).map((el) => el.innerText).join('\\n')""")
+    assert wording.verdict_line(verdict["label"], verdict["probability"]) in ours
+    assert wording_problems(ours) == []
 
     def check(page, name: str, contrast=None, world=None):
         for scheme in ("light", "dark"):

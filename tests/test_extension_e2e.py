@@ -226,18 +226,22 @@ def context_menu_check(worker, tab_id: int, image_url: str) -> dict:
                            [image_url, tab_id])
 
 
+# roots (the badges' shadow roots) -> state, text and whether each badge lies on its image's top-left corner.
+BADGE_STATES_JS = """roots => roots.map(root => {
+    const host = root.host, badge = root.querySelector('.badge');
+    const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
+    const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
+    return {url: host.dataset.url, state: badge.dataset.state, text: badge.textContent,
+            onCorner: !!image && box.left >= image.left && box.top >= image.top
+                      && box.left < image.left + 20 && box.top < image.top + 20
+                      && box.width > 20 && box.height > 10};
+})"""
+
+
 def badges(page) -> dict:
-    """The badges on the page by image URL: state, text and whether the badge lies on the image's top-left corner.
-    Read in the content script's world: the badges' shadow roots are closed to the page."""
-    return {b["url"]: b for b in extension_world(page).shadows("animeart-badge", """roots => roots.map(root => {
-        const host = root.host, badge = root.querySelector('.badge');
-        const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
-        const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
-        return {url: host.dataset.url, state: badge.dataset.state, text: badge.textContent,
-                onCorner: !!image && box.left >= image.left && box.top >= image.top
-                          && box.left < image.left + 20 && box.top < image.top + 20
-                          && box.width > 20 && box.height > 10};
-    })""")}
+    """The badges on the page by image URL (BADGE_STATES_JS), read in the content script's world: the badges'
+    shadow roots are closed to the page."""
+    return {b["url"]: b for b in extension_world(page).shadows("animeart-badge", BADGE_STATES_JS)}
 
 
 def badge_host(image_url: str) -> str:

@@ -27,7 +27,7 @@ import test_extension_browser_engine as chromium_engine
 import test_extension_e2e as chromium_e2e
 from firefox_support import Firefox
 from test_extension_browser_engine import FORMATS, PARITY_TOLERANCE
-from test_extension_e2e import ARTIFACTS, REPO, TIMEOUT_S, badge_host, copy_of, free_port, wait_for
+from test_extension_e2e import ARTIFACTS, BADGE_STATES_JS, REPO, TIMEOUT_S, badge_host, copy_of, free_port, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -118,17 +118,9 @@ def context_menu_check(browser, context, selector: str, image_url: str) -> dict:
 
 
 def badges(browser, context) -> dict:
-    """The badges on the page by image URL: state, text and whether the badge lies on the image's top-left corner.
-    Read through BiDi's handles on their shadow roots, which are closed to the page."""
-    return {b["url"]: b for b in browser.bidi.shadows(context, "animeart-badge", """roots => roots.map(root => {
-        const host = root.host, badge = root.querySelector('.badge');
-        const img = Array.from(document.images).find(i => (i.currentSrc || i.src).startsWith(host.dataset.url));
-        const box = host.getBoundingClientRect(), image = img && img.getBoundingClientRect();
-        return {url: host.dataset.url, state: badge.dataset.state, text: badge.textContent,
-                onCorner: !!image && box.left >= image.left && box.top >= image.top
-                          && box.left < image.left + 20 && box.top < image.top + 20
-                          && box.width > 20 && box.height > 10};
-    })""")}
+    """The badges on the page by image URL (BADGE_STATES_JS), read through BiDi's handles on their shadow roots,
+    which are closed to the page."""
+    return {b["url"]: b for b in browser.bidi.shadows(context, "animeart-badge", BADGE_STATES_JS)}
 
 
 def panel_text(browser, context, image_url: str) -> str | None:

@@ -113,3 +113,14 @@ def test_calibration_shrinks_over_confident_logits_and_folds_into_the_head():
     raw = head.predict(x, verbose=0)
     loso.bake_calibration(head, [slope, intercept])
     np.testing.assert_allclose(head.predict(x, verbose=0), loso.calibrate(raw, [slope, intercept]), atol=1e-5)
+
+
+def test_the_comparison_puts_recipes_that_break_the_false_positive_rule_last():
+    def row(name, balanced, mean_fpr):
+        return {"recipe": name, "balanced_accuracy": balanced, "macro": balanced, "auc": 0.8, "human_fpr": mean_fpr,
+                "worst_fpr": mean_fpr, "mean_fpr": mean_fpr, "thumb": 0.5, "web": 0.5, "in_domain": 0.9,
+                "views": 1, "mean_views": 1.0}
+    table = loso.comparison_table([row("loud", 0.70, 0.10), row("safe", 0.60, 0.03), row("safer", 0.55, 0.01)])
+    names = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()[2:]]
+    assert names == ["safe", "safer", "loud"]
+    assert "**over 3%**" in table.splitlines()[-1]

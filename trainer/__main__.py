@@ -103,7 +103,7 @@ def v2_command(args) -> int:
         print(loso.markdown(report))
     # The comparison covers every recipe reported in --out, so recipes can be run a few at a time.
     reports = [json.loads(p.read_text()) for p in sorted(args.out.glob("*/report.json"))]
-    rows = sorted((loso.comparison_row(r) for r in reports), key=lambda r: -r["balanced_accuracy"])
+    rows = [loso.comparison_row(r) for r in reports]
     curves = {r["recipe"]["name"]: np.mean(r["oof"]["p_views"], axis=1) for r in reports}
     (args.out / "comparison.md").write_text(loso.comparison_table(rows))
     plots.roc(np.array([s.label for s in samples]), curves, args.out / "roc.png")

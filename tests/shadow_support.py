@@ -98,9 +98,22 @@ class ExtensionWorld:
                 raise AssertionError(f"{selector} ({text!r}) in {host} stays covered")
             self.page.wait_for_timeout(100)
 
-    def click(self, host: str, selector: str, text: str = ""):
-        """A real mouse click on an element in the shadow root of `host` (see element_centre)."""
-        self.page.mouse.click(*self.element_centre(host, selector, text))
+    def click(self, host: str, selector: str, text: str = "", tries: int = 3):
+        """A real mouse click on an element in the shadow root of `host` (see element_centre), made again if it did
+        not reach the element: on a loaded machine the layout can still shift between measuring and clicking."""
+        for _ in range(tries):
+            self.shadows(host, """([root], selector, text) => {
+                const element = Array.from(root.querySelectorAll(selector)).find(e => e.textContent.includes(text));
+                globalThis.testClickArrived = false;
+                element.addEventListener('click', () => { globalThis.testClickArrived = true; }, {once: true}); }""",
+                         selector, text)
+            self.page.mouse.click(*self.element_centre(host, selector, text))
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                if self.evaluate("() => globalThis.testClickArrived"):
+                    return
+                self.page.wait_for_timeout(100)
+        raise AssertionError(f"{tries} clicks on {selector} ({text!r}) in {host} never reached it")
 
     def page_click(self, host: str, selector: str, text: str = "") -> bool:
         """element.click() from the page's main world on an element in the shadow root of `host`: a scripted click,

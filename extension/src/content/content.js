@@ -99,13 +99,16 @@
       badges.set(img, entry);
     }
     const url = img.currentSrc || img.src;
+    // The same verdict again (page scan answering after a context-menu check) keeps the panel as it is, with a
+    // heatmap the user may be waiting for.
+    const same = entry.url === url && JSON.stringify(entry.badge) === JSON.stringify(badge);
     entry.badge = badge;
     entry.url = url;
     entry.host.setAttribute("data-url", url.length > 300 ? url.slice(0, 300) : url); // the page's own URL, no verdict
     entry.button.dataset.state = badge.state;
     entry.button.textContent = badge.text;
     entry.button.title = badge.title;
-    fillPanel(entry.panel, badge, img);
+    if (!same) fillPanel(entry.panel, badge, img);
     place(entry, img);
   }
 

@@ -10,7 +10,7 @@ import math
 
 VERDICT_WORDS = {
     "ai": "likely AI-generated",
-    "human": "likely drawn by a person",
+    "human": "no clear sign of AI",
     "unsure": "unsure: the model cannot tell",
 }
 SHORT_LABELS = {"ai": "AI", "human": "Human", "unsure": "Unsure"}

@@ -58,7 +58,7 @@ def test_table_lists_every_file_and_fails_for_bad_ones(capsys, mixed, expected):
     assert lines[0].split() == ["LABEL", "P(AI)", "MS", "FILE"]
     rows, legend = lines[1:-3], lines[-3:-1]
     assert len(rows) == len(good) + len(BAD)  # README.txt is not scanned
-    assert legend == ["ai = likely AI-generated; human = likely drawn by a person; unsure = unsure: the model cannot tell.",
+    assert legend == ["ai = likely AI-generated; human = no clear sign of AI; unsure = unsure: the model cannot tell.",
                       f"P(AI) is the AI score. {wording.CAVEAT}"]
     by_file = {row.split()[3]: row for row in rows}
     for path in good:

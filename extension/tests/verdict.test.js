@@ -53,7 +53,7 @@ test("verdict badges show the label with its probability and carry the details p
   const human = describeOutcome({ ok: true, result: relayResult("human", 0.08) }, defaults);
   assert.equal(human.text, "Human · AI score 8%");
   assert.equal(human.flagged, false);
-  assert.equal(human.title, "Likely drawn by a person (AI score 8%). Model test-model.");
+  assert.equal(human.title, "No clear sign of AI (AI score 8%). Model test-model.");
   assert.deepEqual(ai.details.wording, {
     verdict: "Likely AI-generated (AI score 93%)",
     rules: "Threshold 50%; unsure between 40% and 60%",

@@ -37,7 +37,7 @@ test("a badge starts with its label and carries the AI score", () => {
 
 test("verdicts put words beside the number", () => {
   assert.equal(verdictLine("ai", 0.93), "Likely AI-generated (AI score 93%)");
-  assert.equal(verdictLine("human", 0.001), "Likely drawn by a person (AI score <1%)");
+  assert.equal(verdictLine("human", 0.001), "No clear sign of AI (AI score <1%)");
   assert.equal(verdictLine("unsure", 0.5), "Unsure: the model cannot tell (AI score 50%)");
   assert.deepEqual(Object.keys(VERDICT_WORDS).sort(), ["ai", "human", "unsure"]);
   assert.match(CAVEAT, /estimate.*not proof/);

@@ -10,7 +10,7 @@
 /** The verdict in words, by label. */
 export const VERDICT_WORDS = {
   ai: "likely AI-generated",
-  human: "likely drawn by a person",
+  human: "no clear sign of AI",
   unsure: "unsure: the model cannot tell",
 };
 

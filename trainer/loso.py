@@ -232,6 +232,10 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
 def fit_calibration(p_views: np.ndarray, y: np.ndarray) -> list[float]:
     """[slope, intercept] mapping a head's logit to P(ai) calibrated on out-of-fold predictions (Platt scaling).
 
@@ -248,7 +252,7 @@ def fit_calibration(p_views: np.ndarray, y: np.ndarray) -> list[float]:
 def calibrate(p: np.ndarray, calibration) -> np.ndarray:
     """P(ai) after the calibration of `fit_calibration`."""
     slope, intercept = calibration
-    return (1 / (1 + np.exp(-(slope * logit(p) + intercept)))).astype(np.float32)
+    return sigmoid(slope * logit(p) + intercept).astype(np.float32)
 
 
 def bake_calibration(head: keras.Model, calibration) -> None:
@@ -266,7 +270,7 @@ def band_around(threshold: float, p: np.ndarray, share: float) -> list[float]:
     distance = np.sort(np.abs(logit(p) - logit(np.array(threshold))))
     width = float(distance[min(len(distance) - 1, int(share * len(distance)))])
     centre = float(logit(np.array(threshold)))
-    return [float(1 / (1 + np.exp(-(centre - width)))), float(1 / (1 + np.exp(-(centre + width))))]
+    return [float(sigmoid(centre - width)), float(sigmoid(centre + width))]
 
 
 def balanced_accuracy(y: np.ndarray, p: np.ndarray, threshold: float) -> float:

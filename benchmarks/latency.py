@@ -6,7 +6,8 @@
 Per variant and thread count: p50/p95 of one invoke (batch 1), of the batch of all the model's views (its
 sidecar's `tta_views`, one invoke), and end to end (file on disk -> verdict, all views) for a 1024x1024 JPEG
 and a 512x512 WebP made from a real dataset image. The Keras path is the paper's: decode, then one `predict`
-call per view of the paper's 4-view TTA (and, for reference, one batched `predict`). Weights do not change the timings, so an untrained Keras model is fine.
+call per view of the paper's 4-view TTA (and, for reference, one batched `predict`). Weights do not change the
+timings, so an untrained Keras model is fine.
 """
 from __future__ import annotations
 

@@ -21,16 +21,20 @@ from edge_runtime import adaptive
 from trainer.data import LABELS, Sample, split
 from trainer.model import VARIANTS
 
-# Every source of data v2 with >= 20 images is held out in exactly one fold, each fold holding out at least
+# Every source of data v3 with >= 20 images is held out in exactly one fold, each fold holding out at least
 # one AI and one human source. The face crops of both classes are held out together with the renders the AI
 # crops were cut from (they share manifest groups): a fold that trained on face crops of one class only would
-# learn the framing shortcut instead of the class. The small agbooks-2018 is the human side of the last fold.
+# learn the framing shortcut instead of the class. The small agbooks-2018 is the human side of fold 5. The two
+# folds new in data v3 hold out SD1.5 checkpoints the model has never seen: the two one-prompt checkpoint
+# comparisons with the visual novel, and the tutorial's twice-lossy JPEGs with the webcomic tiles.
 FOLDS = (
     ("wfjsw-prompt-builder", "wfjsw-prompt-builder-facecrops", "danbooru-facecrops", "mimvoid-wallpapers"),
     ("jamesflare-codex", "agbooks-2021"),
     ("animaginexl4-gallery", "frenzyexists-wallpapers-2021"),
     ("hdm-xut", "style2paints"),
     ("tsunamori-novelai", "shm-image-magic", "agbooks-2018"),
+    ("etherportal-modelexamples", "wyrde-comfy-modelcompare", "katawa-shoujo"),
+    ("zuntan-pochigacha", "peppercarrot-printbook"),
 )
 EVAL_TIERS = ("clean", "thumb", "web", "equalised")
 MAX_HUMAN_FPR = 0.03

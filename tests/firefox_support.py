@@ -2,12 +2,14 @@
 
 Two protocols, both built into Firefox:
 - WebDriver BiDi (`--remote-debugging-port`) installs the add-on temporarily (`webExtension.install`), opens
-  and navigates tabs, runs script in web pages, moves the mouse and takes screenshots. With
-  `--remote-allow-system-access` it also reaches the browser's own window (`moz:scope: "chrome"`), where the
-  context menu lives.
+  and navigates tabs (to extension pages too, with `--remote-allow-system-access`), runs script in web pages,
+  moves the mouse and takes screenshots.
 - BiDi does not reach extension documents (the background page, the popup, the options page), so script runs
   there through the Remote Debugging Protocol (`--start-debugger-server`), the one about:debugging's "Inspect"
   and web-ext use: a watcher on the add-on lists its documents, and each document's console evaluates script.
+  The same protocol reaches the browser's own window (browser.xhtml, where the context menu lives): the parent
+  process's target, as the Browser Toolbox uses it. (BiDi's `moz:scope: "chrome"` does too from Firefox 141 on,
+  but ESR 140's `browsingContext.getTree` ignores it and lists tabs only.)
 
 Every script returns JSON: the helpers wrap it in `JSON.stringify(await ...)` and parse the answer.
 """
@@ -294,6 +296,7 @@ class Firefox:
             time.sleep(0.2)
         self.bidi = Bidi(found[1].decode())
         self.rdp = Rdp(self.rdp_port)
+        self.chrome_console: str | None = None
 
     def install(self, path: Path) -> Addon:
         """Install the add-on at path temporarily (as about:debugging's "Load Temporary Add-on" does)."""
@@ -301,10 +304,16 @@ class Firefox:
                                       extensionData={"type": "path", "path": str(path.resolve())})
         return Addon(self.rdp, installed["extension"])
 
-    def chrome_window(self) -> str:
-        """The browsing context of the browser window itself (browser.xhtml), for its menus."""
-        tree = self.bidi.command("browsingContext.getTree", **{"moz:scope": "chrome"})["contexts"]
-        return next(c["context"] for c in tree if c["url"].endswith("browser.xhtml"))
+    def chrome_evaluate(self, function: str, *args):
+        """Call `function` (JS source) in the browser window itself (browser.xhtml), where its menus live; its
+        result, through JSON."""
+        if self.chrome_console is None:
+            process = self.rdp.request("root", "getProcess", id=0)["processDescriptor"]["actor"]
+            target = self.rdp.request(process, "getTarget")["process"]
+            if not target.get("url", "").endswith("browser.xhtml"):
+                raise BrowserError(f"the parent process's target is {target.get('url')}, not the browser window")
+            self.chrome_console = target["consoleActor"]
+        return js_result(self.rdp.evaluate(self.chrome_console, js_call(function, *args)), function)
 
     def new_tab(self, url: str | None = None) -> str:
         context = self.bidi.command("browsingContext.create", type="tab")["context"]

@@ -29,6 +29,9 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 FIREFOX = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
+# The extension's floor, the oldest Firefox these tests support: one number, in the Firefox build script.
+MIN_VERSION = int(re.search(r'FIREFOX_MIN_VERSION = "(\d+)', (Path(__file__).parents[1] / "extension" /
+                                                           "build_firefox.mjs").read_text())[1])
 STARTUP_TIMEOUT_S = 60
 CALL_TIMEOUT_S = 60
 
@@ -274,6 +277,12 @@ class Firefox:
         if not Path(FIREFOX).exists():
             raise FileNotFoundError(f"{FIREFOX} is missing: install Debian's firefox-esr "
                                     "(apt-get install firefox-esr; `make test` does it as root)")
+        version = subprocess.run([FIREFOX, "--version"], capture_output=True, text=True, timeout=30).stdout
+        major = re.search(r"(\d+)\.", version)
+        if not major or int(major[1]) < MIN_VERSION:
+            raise BrowserError(f"{FIREFOX} is {version.strip() or 'of unknown version'}; the extension and these tests "
+                               f"need Firefox {MIN_VERSION} or newer: sudo apt-get update && sudo apt-get install "
+                               "firefox-esr (`make test` does it as root)")
         profile.mkdir(parents=True, exist_ok=True)
         downloads.mkdir(parents=True, exist_ok=True)
         prefs = dict(PREFS, **{"browser.download.dir": str(downloads)})

@@ -133,16 +133,23 @@ def test_parity_report(converted, keras_model, test_images):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_runtime_equals_keras_on_the_same_files(converted, keras_model, test_images, variant):
+    # Every test image, the files of the converter's parity report: int8's error varies from image to image
+    # (|dP| 0.0 to 0.39 per view here), so a third of 24 images was too few to measure its mean (0.053 there,
+    # 0.037 over all 24).
     detector = Detector(converted / f"model-{variant}.tflite", tta="always")  # every view, as Keras computes them
     runtime, reference = [], []
-    for path in test_images[::3]:
+    for path in test_images:
         result = detector.check(path)
         assert result.views_run == list(TTA_VIEWS)  # the v1 sidecar's views, all of them run
-        runtime += list(result.view_probabilities.values())
-        reference += list(keras_model.predict(preprocess_tta(path), verbose=0).ravel())
-        assert result.probability == pytest.approx(np.mean(runtime[-4:]), abs=1e-6)
-    diff = np.abs(np.array(runtime) - np.array(reference))
+        runtime.append(list(result.view_probabilities.values()))
+        reference.append(keras_model.predict(preprocess_tta(path), verbose=0).ravel())
+        assert result.probability == pytest.approx(np.mean(runtime[-1]), abs=1e-6)
+    runtime, reference = np.array(runtime), np.array(reference)
+    diff = np.abs(runtime - reference)
     assert diff.mean() <= MEAN_TOLERANCE[variant]
+    report = json.loads((converted / "parity.json").read_text())["variants"][variant]
+    assert np.abs(runtime.mean(axis=1) - reference.mean(axis=1)).mean() == pytest.approx(
+        report["mean_abs_prob_diff"], abs=1e-5)  # the parity report states what the runtime gives
     if variant == "float32":
         assert diff.max() <= 1e-4  # same input tensor and graph: rounding only
 

@@ -39,13 +39,17 @@ class Config:
     cors_extension_ids: Tuple[str, ...] = ()  # when set, only these extension IDs (else any extension)
     trusted_hosts: Tuple[str, ...] = ("localhost", "127.0.0.1")  # Host header check (DNS rebinding); "*" = any
     json_logs: bool = False
+    max_connections: int = 100  # open connections in all (waitress); past it the one idle longest is closed
+    connections_per_client: int = 32  # open connections per client address (waitress), likewise
+    header_timeout_s: float = 10.0  # a connection not being served must send its request's headers within this
 
     def __post_init__(self):
         for name in ("detectors", "model_threads", "max_body_bytes", "max_json_bytes", "max_batch_items",
-                     "max_batch_bytes", "fetch_max_bytes"):
+                     "max_batch_bytes", "fetch_max_bytes", "max_connections", "connections_per_client"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("cache_entries", "fetch_max_redirects", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s"):
+        for name in ("cache_entries", "fetch_max_redirects", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s",
+                     "header_timeout_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:

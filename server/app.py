@@ -48,14 +48,17 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     app.json.sort_keys = False
     metrics = Metrics()
     pool = DetectorPool(detector_factory, config.detectors, config.detector_wait_s)
-    app.extensions["relay"] = api.Relay(config, Checker(pool, ResultCache(config.cache_entries), metrics), metrics)
+    checker = Checker(pool, ResultCache(config.cache_entries, config.cache_max_bytes), metrics,
+                      explain_wait_s=config.explain_wait_s)
+    app.extensions["relay"] = api.Relay(config, checker, metrics)
     app.extensions["auth_failures"] = AuthFailureLimiter(config.auth_failure_limit)
 
     app.before_request(_start_timer)
     app.before_request(_refuse_foreign_origin)
     app.before_request(_require_token)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True,
-                      enabled=not (limit_is_off(config.rate_limit) and limit_is_off(config.batch_rate_limit)))
+                      enabled=not all(limit_is_off(limit) for limit in
+                                      (config.rate_limit, config.batch_rate_limit, config.explain_rate_limit)))
     errors.register(app)
     api.register(app, limiter)
     app.after_request(_security_headers)

@@ -41,6 +41,7 @@ class Config:
     cors_origins: Tuple[str, ...] = ()  # exact origins allowed besides extensions and the demo page
     cors_extension_ids: Tuple[str, ...] = ()  # when set, only these extension IDs (else any extension)
     trusted_hosts: Tuple[str, ...] = ("localhost", "127.0.0.1")  # Host header check (DNS rebinding); "*" = any
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For names the client; 0 ignores it
     json_logs: bool = False
     max_connections: int = 100  # open connections in all (waitress); past it the one idle longest is closed
     connections_per_client: int = 32  # open connections per client address (waitress), likewise
@@ -52,7 +53,7 @@ class Config:
                      "cache_max_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("cache_entries", "fetch_max_redirects", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s",
+        for name in ("cache_entries", "fetch_max_redirects", "trusted_proxies", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s",
                      "header_timeout_s", "explain_wait_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

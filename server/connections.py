@@ -11,23 +11,42 @@ resets: 100 half-open connections that send one header line every 20 s shut ever
   least recently active connection (of that address, or of all) that is not being served. Connections being
   served are never closed; when every candidate is busy the new connection is closed instead.
 
-The sweep runs every second on waitress's event loop thread, where channels are created and read.
+The sweep runs every second on waitress's event loop thread, where channels are created and read. The errors
+waitress answers itself, before the app (a body over its size limit, a malformed request), are the API's JSON
+error `{"error": {"code", "reason"}}` too, not waitress's plain text.
 """
 from __future__ import annotations
 
+import json
 import logging
-import time
 
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
 log = logging.getLogger("server")
 
 
+class JsonErrorTask(ErrorTask):
+    """waitress's own error answer, as the API's JSON error (reason: waitress's words, e.g. "request entity too
+    large")."""
+
+    def execute(self):
+        error = self.request.error
+        body = json.dumps({"error": {"code": error.code, "reason": error.reason.lower()}}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend([("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")])
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
 class GuardedChannel(HTTPChannel):
-    """An HTTPChannel that notes since when it has waited for a request, and asks its server for room."""
+    """An HTTPChannel that notes since when it has waited for a request, asks its server for room, and answers
+    waitress's own errors in JSON."""
+
+    error_task_class = JsonErrorTask
 
     def __init__(self, server, sock, addr, adj, map=None):
         super().__init__(server, sock, addr, adj, map=map)

@@ -156,14 +156,14 @@ def test_c2pa_manifests_in_jpeg_png_and_webp():
     store = jumbf_c2pa(b"Adobe_Firefly/3.0", ai_action)
     jpeg = jpeg_with_segment(0xEB, b"JP\x00\x01\x00\x00\x00\x01" + store)
     assert provenance.inspect(jpeg) == [
-        {"kind": "c2pa", "detail": "C2PA manifest (JPEG APP11 JUMBF), claim generator: Adobe_Firefly/3.0"},
+        {"kind": "c2pa", "detail": "C2PA manifest, not verified (JPEG APP11 JUMBF), claim generator: Adobe_Firefly/3.0"},
         {"kind": "generator", "detail": "C2PA claim generator: Adobe_Firefly/3.0"},
         {"kind": "ai-declared", "detail": "C2PA action digitalSourceType: trainedAlgorithmicMedia "
                                           "(made by a generative model)"},
     ]
     camera = jumbf_c2pa(b"Leica M11-P")
     assert provenance.inspect(png_with((b"caBX", camera))) == [
-        {"kind": "c2pa", "detail": "C2PA manifest (PNG caBX chunk), claim generator: Leica M11-P"}]
+        {"kind": "c2pa", "detail": "C2PA manifest, not verified (PNG caBX chunk), claim generator: Leica M11-P"}]
     assert kinds(provenance.inspect(webp_with_chunk(b"C2PA", camera))) == ["c2pa"]
     assert not provenance.names_generator(provenance.inspect(webp_with_chunk(b"C2PA", camera)))
 

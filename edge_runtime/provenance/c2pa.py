@@ -17,7 +17,7 @@ def judge(store: bytes, where: str, items: list[dict]) -> None:
     if b"c2pa" not in store:
         return
     generator = _claim_generator(store)
-    items.append(rules.item(C2PA, f"C2PA manifest ({where})" +
+    items.append(rules.item(C2PA, f"C2PA manifest, not verified ({where})" +
                             (f", claim generator: {generator}" if generator else "")))
     if generator:
         rules.software("C2PA claim generator", generator, items, report_other=False)

@@ -7,7 +7,7 @@ import { createChecker } from "../src/lib/checker.js";
 import { RelayError } from "../src/lib/relay.js";
 import { scanFetchPolicy } from "../src/lib/scan_policy.js";
 import { validateSettings } from "../src/lib/settings.js";
-import { describeOutcome, labelFor } from "../src/lib/verdict.js";
+import { describeOutcome, evidenceLines, labelFor } from "../src/lib/verdict.js";
 import { windowBoxes } from "../src/lib/windows.js";
 import { DATA_DIR, datasetBytes, datasetRows } from "./helpers.js";
 
@@ -81,4 +81,15 @@ test("window boxes are the Python map's: 2/grid of each side, centred, clamped, 
   assert.deepEqual(boxes[0], [0, 0, 86, 57]);
   assert.deepEqual(boxes[48], [214, 143, 300, 200]);
   assert.ok(boxes.every(([left, top, right, bottom]) => left >= 0 && top >= 0 && right <= 300 && bottom <= 200 && left < right && top < bottom));
+});
+
+test("a C2PA manifest is worded as a claim, never as verified content credentials", async () => {
+  // Issue 21: "Content credentials" was shown for any chunk holding the bytes "c2pa", with no signature check.
+  const claim = { kind: "c2pa", detail: "C2PA manifest, not verified (PNG caBX chunk), claim generator: Leica M11-P" };
+  const [line] = evidenceLines({ reason: "model", evidence: [claim] }, "human");
+  assert.equal(line, "Claims content credentials: C2PA manifest, not verified (PNG caBX chunk), claim generator: Leica M11-P");
+  const bytes = (text) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+  const jumbf = bytes("\x89PNG\r\n\x1a\n\0\0\0\x08caBXjumbc2pa\0\0\0\0");
+  const { inspect } = await import("../src/lib/provenance.js");
+  assert.deepEqual(await inspect(jumbf), [{ kind: "c2pa", detail: "C2PA manifest, not verified (PNG caBX chunk)" }]);
 });

@@ -6,8 +6,8 @@
  * EXIF blocks, text built to make a regex backtrack) costs milliseconds and never throws.
  *
  * Evidence items are {kind, detail}: "generator" (the metadata names an AI generator), "ai-declared" (IPTC
- * DigitalSourceType says AI), "c2pa" (content credentials present) or "software" (an editor or camera). Only
- * the first two are evidence of AI; no metadata proves nothing.
+ * DigitalSourceType says AI), "c2pa" (the file claims content credentials; no signature is checked) or "software"
+ * (an editor or camera). Only the first two are evidence of AI; no metadata proves nothing.
  */
 
 export const AI_KINDS = ["generator", "ai-declared"];
@@ -338,7 +338,7 @@ function c2pa(raw, where, items) {
   const store = latin1.decode(raw.subarray(0, MAX_C2PA_BYTES));
   if (!store.includes("c2pa")) return;
   const generator = claimGenerator(raw.subarray(0, MAX_C2PA_BYTES), store);
-  items.push(item("c2pa", `C2PA manifest (${where})${generator ? `, claim generator: ${generator}` : ""}`));
+  items.push(item("c2pa", `C2PA manifest, not verified (${where})${generator ? `, claim generator: ${generator}` : ""}`));
   if (generator) software("C2PA claim generator", generator, items, false);
   const sourceType = DIGITAL_SOURCE_TYPE.exec(store);
   if (sourceType) items.push(item("ai-declared", `C2PA action digitalSourceType: ${DIGITAL_SOURCE_TYPES[sourceType[1]]}`));

@@ -43,7 +43,7 @@ class Config:
     trusted_hosts: Tuple[str, ...] = ("localhost", "127.0.0.1")  # Host header check (DNS rebinding); "*" = any
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For names the client; 0 ignores it
     json_logs: bool = False
-    max_connections: int = 100  # open connections in all (waitress); past it the one idle longest is closed
+    max_connections: int = 100  # open connections in all (waitress); past it the one waiting longest is closed
     connections_per_client: int = 32  # open connections per client address (waitress), likewise
     header_timeout_s: float = 10.0  # a connection not being served must send its request's headers within this
 

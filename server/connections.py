@@ -8,8 +8,8 @@ resets: 100 half-open connections that send one header line every 20 s shut ever
   its opening or of its last answer (this is also the keep-alive idle limit); a body being uploaded is
   governed by `channel_timeout` as before;
 - a new connection beyond `per_client` from one address, or beyond `max_connections` in all, closes the
-  least recently active connection (of that address, or of all) that is not being served. Connections being
-  served are never closed; when every candidate is busy the new connection is closed instead.
+  connection (of that address, or of all) that has waited longest for a request and is not being served.
+  Connections being served are never closed; when every candidate is busy the new connection is closed.
 
 The sweep runs every second on waitress's event loop thread, where channels are created and read. The errors
 waitress answers itself, before the app (a body over its size limit, a malformed request), are the API's JSON
@@ -78,9 +78,9 @@ class GuardedServer(TcpWSGIServer):
             if len(crowd) < cap:
                 continue
             idle = [channel for channel in crowd if not channel.busy()]
-            victim = min(idle, key=lambda channel: channel.last_activity) if idle else new
-            log.info("%s connections %s: closing %s", cap, scope,
-                     "the one idle longest" if idle else "the new one (all others are busy)")
+            victim = min(idle, key=lambda channel: channel.waiting_since) if idle else new
+            log.debug("%s connections %s: closing %s", cap, scope,
+                     "the one waiting longest" if idle else "the new one (all others are busy)")
             victim.handle_close()
             if victim is new:
                 return

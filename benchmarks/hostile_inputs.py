@@ -153,16 +153,23 @@ def half_open(args) -> None:
                 s = socket.create_connection((HOST, port), timeout=5)
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 sockets.append(s)
-            probes = []
-            for second in range(args.seconds):
-                if second % 20 == 19:
+            stop = threading.Event()
+
+            def drip():
+                while not stop.wait(20):  # one header line every 20 s on every connection
                     for s in sockets:
                         try:
-                            s.sendall(b"X-Slow: 1\r\n")  # one header line every 20 s
+                            s.sendall(b"X-Slow: 1\r\n")
                         except OSError:
                             pass
+
+            dripper = threading.Thread(target=drip, daemon=True)
+            dripper.start()
+            probes, deadline = [], time.monotonic() + args.seconds
+            while time.monotonic() < deadline:
                 probes.append(healthz_probe(port, 10))
                 time.sleep(max(0.0, 1 - probes[-1]))
+            stop.set()
             probes.sort()
             print(f"| /healthz under {args.connections} half-open connections, {len(probes)} probes "
                   f"(10 s = no answer) | median {probes[len(probes) // 2]:.3f} s, worst {probes[-1]:.3f} s |")
@@ -224,7 +231,7 @@ def main() -> None:
     sub.add_parser("metadata").set_defaults(run=metadata)
     slow = sub.add_parser("half-open")
     slow.add_argument("--connections", type=int, default=150)
-    slow.add_argument("--seconds", type=int, default=45)
+    slow.add_argument("--seconds", type=int, default=60)
     slow.set_defaults(run=half_open)
     heavy = sub.add_parser("explain")
     heavy.add_argument("--explains", type=int, default=100)

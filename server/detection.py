@@ -53,8 +53,9 @@ class DetectorPool:
 class Checker:
     """Answers "is this image AI-made?" for raw bytes, from the cache when it can.
 
-    Explanations (about ten checks' work and a batch-25 interpreter) run one at a time on a Detector of their
-    own, made on first use: checks keep the pool, and the memory an explanation needs is held once.
+    Explanations (about ten checks' work, and an interpreter of explain.BATCH inputs) run one at a time, on a
+    Detector of their own made on first use, so that memory is held once, not by every Detector of the pool.
+    Each also takes one place in the pool while it runs: decodes and CPU stay within what the pool allows.
     """
 
     def __init__(self, pool: DetectorPool, cache: ResultCache, metrics: Metrics, explain_wait_s: float = 10.0):
@@ -107,17 +108,18 @@ class Checker:
         if not self._explain_slot.acquire(timeout=self.explain_wait_s if wait_s is None else wait_s):
             raise ApiError(429, "another explanation is running, try again", {"Retry-After": "2"})
         try:
-            if self._explainer is None:
-                self._explainer = self.pool.factory()
-            start = time.perf_counter()
-            try:
-                picture = preprocess.load_image(data)  # decoded once, under the check's limits, for map and overlay
-                explanation = explain.window_map(self._explainer, picture)
-            except ImageError as exc:
-                raise ApiError(422, exc.reason) from None
-            explanation.cost_ms = round((time.perf_counter() - start) * 1e3, 3)
-            image = io.BytesIO()
-            explain.overlay(picture, explanation).save(image, "JPEG", quality=90)
+            with self.pool.borrow(wait_s):
+                if self._explainer is None:
+                    self._explainer = self.pool.factory()
+                start = time.perf_counter()
+                try:
+                    picture = preprocess.load_image(data)  # decoded once, under the check's limits
+                    explanation = explain.window_map(self._explainer, picture)
+                except ImageError as exc:
+                    raise ApiError(422, exc.reason) from None
+                explanation.cost_ms = round((time.perf_counter() - start) * 1e3, 3)
+                image = io.BytesIO()
+                explain.overlay(picture, explanation).save(image, "JPEG", quality=90)
         finally:
             self._explain_slot.release()
         answer = {**explanation.to_dict(), "grid_size": len(explanation.grid),

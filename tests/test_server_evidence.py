@@ -87,8 +87,8 @@ def test_the_cache_is_bounded_in_bytes_as_explain_overlays_come_in():
 
 
 def test_explain_runs_one_at_a_time_on_its_own_detector_and_checks_go_on(monkeypatch, novelai):
-    # Issue 21: explains borrowed the check Detectors (each then kept a batch-25 interpreter for good) and ran
-    # as many at once as there were Detectors, so checks waited behind them.
+    # Issue 21: explains used the check Detectors (each then kept a batch-25 interpreter for good) and ran as
+    # many at once as there were Detectors, so checks waited behind them. Now one at a time, in one pool place.
     running, release, most = [], threading.Event(), []
 
     def slow_window_map(detector, picture, grid=explain.GRID):
@@ -99,8 +99,9 @@ def test_explain_runs_one_at_a_time_on_its_own_detector_and_checks_go_on(monkeyp
         return explain.Explanation(probability=0.5, grid=[[0.5] * grid] * grid, cost_ms=1.0, invokes=2)
 
     monkeypatch.setattr(explain, "window_map", slow_window_map)
-    app = create_app(Config(rate_limit="off", batch_rate_limit="off", explain_rate_limit="off", detectors=1,
+    app = create_app(Config(rate_limit="off", batch_rate_limit="off", explain_rate_limit="off", detectors=2,
                             detector_wait_s=1, explain_wait_s=0.5))
+    pool = app.extensions["relay"].checker.pool
     answers = {}
     first = threading.Thread(target=lambda: answers.setdefault("first", app.test_client().post(
         "/api/v1/explain", data=noise_png(1, 256), content_type="image/png")))
@@ -109,6 +110,8 @@ def test_explain_runs_one_at_a_time_on_its_own_detector_and_checks_go_on(monkeyp
     while not running and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
+        assert pool.idle() == 1  # the explain holds one place, and a Detector of its own
+        assert running[0] not in list(pool._idle.queue)
         assert app.test_client().post("/api/v1/check", data=novelai, content_type="image/png").status_code == 200
         second = app.test_client().post("/api/v1/explain", data=noise_png(2, 256), content_type="image/png")
         assert second.status_code == 429 and second.headers["Retry-After"] == "2"
@@ -116,7 +119,7 @@ def test_explain_runs_one_at_a_time_on_its_own_detector_and_checks_go_on(monkeyp
         release.set()
         first.join()
     assert answers["first"].status_code == 200 and most == [1]
-    assert running == [] and app.extensions["relay"].checker.pool.idle() == 1
+    assert running == [] and pool.idle() == 2
 
 
 def test_explain_decodes_the_picture_once(client, monkeypatch):

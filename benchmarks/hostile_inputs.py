@@ -131,8 +131,10 @@ def metadata(args) -> None:
 
                 worker = threading.Thread(target=check)
                 worker.start()
-                while not done.wait(0.25):
+                while True:  # at least one probe, then every 0.1 s until the check is answered
                     probes.append(healthz_probe(port, 60))
+                    if done.wait(0.1):
+                        break
                 worker.join()
                 status, seconds = timing.get("check", ("no answer", 600.0))
                 print(f"| relay POST /api/v1/check | {seconds:.2f} s (HTTP {status}) |")

@@ -24,6 +24,7 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,15 +80,16 @@ def start_relay(port: int, log, threads: int = 4):
     raise SystemExit("relay did not come up within 120 s")
 
 
-def request(port: int, method: str, path: str, body: bytes = None, timeout: float = 120.0):
-    """(status, seconds) of one request on a fresh connection."""
+def request(port: int, method: str, path: str, body: bytes = None, timeout: float = 120.0, want_body: bool = False):
+    """(status, seconds) of one request on a fresh connection; (status, seconds, answer) with `want_body`."""
     start = time.perf_counter()
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers={"Content-Type": "application/octet-stream"} if body else {})
         response = conn.getresponse()
-        response.read()
-        return response.status, time.perf_counter() - start
+        answer = response.read()
+        seconds = time.perf_counter() - start
+        return (response.status, seconds, answer) if want_body else (response.status, seconds)
     finally:
         conn.close()
 
@@ -189,12 +191,16 @@ def explain(args) -> None:
         try:
             print(f"| relay RSS at start | {rss_mb(relay.pid):.0f} MB |")
             statuses = []
+            overlay_bytes = 0
             for index in range(args.explains):
-                image = Image.new("RGB", (512, 512), (index * 7 % 256, index * 13 % 256, 90))
-                image.putpixel((index % 512, 0), (255, 255, 255))
+                # noise: its overlay is a ~0.5 MB JPEG data URL, as for a photo-like picture
+                pixels = np.random.default_rng(index).integers(0, 256, (768, 768, 3), dtype=np.uint8)
                 out = io.BytesIO()
-                image.save(out, "PNG")
-                statuses.append(request(port, "POST", "/api/v1/explain", out.getvalue())[0])
+                Image.fromarray(pixels).save(out, "PNG")
+                status, _, body = request(port, "POST", "/api/v1/explain", out.getvalue(), want_body=True)
+                statuses.append(status)
+                overlay_bytes += len(body)
+            print(f"| answers of {args.explains} distinct explains | {overlay_bytes / 1e6:.0f} MB in all |")
             print(f"| relay RSS after {args.explains} distinct explains (HTTP {sorted(set(statuses))}) | "
                   f"{rss_mb(relay.pid):.0f} MB |")
             big = []

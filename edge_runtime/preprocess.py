@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from typing import BinaryIO, Optional, Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 INPUT_SIZE = 224
 # The most pixels an image may declare, checked on its header before anything is decoded; chosen so that one
@@ -25,6 +26,13 @@ MAX_PIXELS = 20_000_000
 FORMAT_MAX_PIXELS = {"JPEG": 36_000_000, "MPO": 36_000_000, "WEBP": 12_000_000}
 Image.MAX_IMAGE_PIXELS = max(FORMAT_MAX_PIXELS.values())  # Pillow's guard too: it refuses twice that in open()
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow inflates every PNG text chunk (zTXt/iTXt: up to 1 MB each) while it opens and loads the file, so a
+# PNG of thousands of small zTXt bombs costs seconds before it fails: the chunk headers are counted first
+# (`check_png_chunks`), and the text Pillow inflates in all is capped lower than its 64 MB default.
+PNG_MAX_TEXT_CHUNKS = 64  # tEXt / zTXt / iTXt chunks (generators write 1 to 10)
+PNG_MAX_CHUNKS = 65_536  # chunks of any kind (encoders write IDAT in 8 KB+ pieces: ~2,500 for 20 MB)
+PngImagePlugin.MAX_TEXT_MEMORY = 16 * 1024 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The formats the product reads; no other Pillow plugin (EPS via Ghostscript, PSD, FITS, ...) sees input.
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 JPEG_FORMATS = ("JPEG", "MPO")  # the JPEG opener returns MPO for the multi-picture JPEGs phone cameras write
@@ -70,9 +78,12 @@ def load_image(source: Source, draft: bool = True) -> Image.Image:
     elif not source.seekable():
         source = io.BytesIO(source.read())
     try:
-        webp_size = webp_canvas_size(_peek(source))
+        head = _peek(source)
+        webp_size = webp_canvas_size(head)
         if webp_size:  # libwebp allocates the whole canvas as soon as Pillow opens the file: check before that
             check_pixels(webp_size, "WEBP")
+        if head.startswith(PNG_MAGIC):
+            check_png_chunks(source)
         img = Image.open(source, formats=ALLOWED_FORMATS)
         check_pixels(img.size, img.format)
         require_judgeable(img.width, img.height)
@@ -103,6 +114,33 @@ def check_pixels(size: tuple[int, int], fmt: str) -> None:
     limit = FORMAT_MAX_PIXELS.get(fmt, MAX_PIXELS)
     if width * height > limit:
         raise ImageError(f"image too large: {width}x{height} pixels (limit for {fmt}: {limit // 1_000_000} megapixels)")
+
+
+def check_png_chunks(source) -> None:
+    """Raise ImageError for a PNG with more than PNG_MAX_TEXT_CHUNKS text chunks or PNG_MAX_CHUNKS chunks,
+    counted from the chunk headers alone (nothing is inflated); a path or seekable stream is left as it was."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as stream:
+            return check_png_chunks(stream)
+    position = source.tell()
+    try:
+        source.seek(len(PNG_MAGIC), io.SEEK_CUR)
+        texts = 0
+        for _ in range(PNG_MAX_CHUNKS):
+            header = source.read(8)
+            if len(header) < 8:
+                return
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"IEND":
+                return
+            if kind in (b"tEXt", b"zTXt", b"iTXt"):
+                texts += 1
+                if texts > PNG_MAX_TEXT_CHUNKS:
+                    raise ImageError(f"too many PNG text chunks (more than {PNG_MAX_TEXT_CHUNKS})")
+            source.seek(length + 4, io.SEEK_CUR)
+        raise ImageError(f"too many PNG chunks (more than {PNG_MAX_CHUNKS})")
+    finally:
+        source.seek(position)
 
 
 def webp_canvas_size(header: bytes) -> Optional[tuple[int, int]]:

@@ -1,8 +1,10 @@
 """`python -m server [--host H] [--port P] [--model M]`: start the relay with a production WSGI server.
 
 waitress by default: it reads each request whole before a thread serves it, so clients that send slowly
-cannot take every thread (slowloris). `--server gunicorn` (gthread workers) hands a thread to a connection as
-soon as it sends anything: use it only behind a reverse proxy that buffers requests. Settings not on the
+cannot take every thread (slowloris), and server/connections.py closes connections that do not finish their
+headers in time or that crowd out new ones (half-open connections). `--server gunicorn` (gthread workers)
+hands a thread to a connection as soon as it sends anything: use it only behind a reverse proxy that buffers
+requests. Settings not on the
 command line come from ANIMEART_RELAY_* variables (see server/config.py), e.g. the Bearer token:
 ANIMEART_RELAY_TOKEN.
 """
@@ -128,15 +130,16 @@ def _serve_gunicorn(config: Config, args: argparse.Namespace) -> None:
 
 
 def _serve_waitress(config: Config, args: argparse.Namespace) -> None:
-    import waitress
+    from .connections import serve
 
     if ENV_PREFIX + "DETECTORS" not in os.environ:
         config = dataclasses.replace(config, detectors=args.workers)  # one process: parallel Detectors instead
     app = create_app(config)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # waitress stops cleanly on SystemExit
     logging.getLogger("server").info("serving with waitress on %s:%s", args.host, args.port)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
-                   max_request_body_size=config.max_body_bytes + 1024 * 1024, channel_timeout=60)
+    serve(app, host=args.host, port=args.port, threads=args.threads, max_connections=config.max_connections,
+          per_client=config.connections_per_client, header_timeout_s=config.header_timeout_s,
+          max_request_body_size=config.max_body_bytes + 1024 * 1024, channel_timeout=60)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def register(app: Flask, limiter: Limiter) -> None:
                      methods=["POST"])
     app.add_url_rule("/api/v1/check-batch", "check_batch", limited(check_batch, config.batch_rate_limit),
                      methods=["POST"])
-    app.add_url_rule("/api/v1/explain", "explain", limited(explain, config.batch_rate_limit), methods=["POST"])
+    app.add_url_rule("/api/v1/explain", "explain", limited(explain, config.explain_rate_limit), methods=["POST"])
 
 
 def demo():
@@ -84,6 +84,7 @@ def metrics():
     text = state.metrics.render(
         gauges={
             "relay_cache_entries": (len(state.checker.cache), "Results held in the LRU cache."),
+            "relay_cache_bytes": (state.checker.cache.bytes, "Bytes held in the LRU cache (about)."),
             "relay_detectors_idle": (state.checker.pool.idle(), "Detectors not serving a request right now."),
         },
         info={"model_version": info.get("model_version", "unknown"), "variant": info.get("variant", "unknown")},
@@ -99,7 +100,7 @@ def check():
 
 def explain():
     """Where the model sees signs of generation in one image (body or multipart `file`): a window map of
-    P(ai) and the picture tinted by it. As heavy as a batch, so it shares the batch rate limit."""
+    P(ai) and the picture tinted by it. About ten checks' work: its own rate limit, one at a time per process."""
     return jsonify(relay().checker.explain(_uploaded_image()))
 
 

@@ -15,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.sansio.utils import host_is_trusted
 
 from . import api, errors
@@ -46,16 +47,21 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
         TRUSTED_HOSTS=None if "*" in config.trusted_hosts else list(config.trusted_hosts),
     )
     app.json.sort_keys = False
+    if config.trusted_proxies:  # opt-in: behind N proxies, the client is X-Forwarded-For's Nth address from the end
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)
     metrics = Metrics()
     pool = DetectorPool(detector_factory, config.detectors, config.detector_wait_s)
-    app.extensions["relay"] = api.Relay(config, Checker(pool, ResultCache(config.cache_entries), metrics), metrics)
+    checker = Checker(pool, ResultCache(config.cache_entries, config.cache_max_bytes), metrics,
+                      explain_wait_s=config.explain_wait_s)
+    app.extensions["relay"] = api.Relay(config, checker, metrics)
     app.extensions["auth_failures"] = AuthFailureLimiter(config.auth_failure_limit)
 
     app.before_request(_start_timer)
     app.before_request(_refuse_foreign_origin)
     app.before_request(_require_token)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True,
-                      enabled=not (limit_is_off(config.rate_limit) and limit_is_off(config.batch_rate_limit)))
+                      enabled=not all(limit_is_off(limit) for limit in
+                                      (config.rate_limit, config.batch_rate_limit, config.explain_rate_limit)))
     errors.register(app)
     api.register(app, limiter)
     app.after_request(_security_headers)
@@ -89,7 +95,7 @@ def _refuse_foreign_origin():
 
 
 class AuthFailureLimiter:
-    """Counts wrong or missing tokens per client; past the limit, the client gets 429 before any comparison."""
+    """Counts wrong or missing tokens per client; past the limit, the client's wrong tokens get 429."""
 
     def __init__(self, limit: str):
         self.items = [] if limit_is_off(limit) else parse_many(limit)
@@ -104,19 +110,25 @@ class AuthFailureLimiter:
 
 
 def _require_token():
-    """With a configured token, every /api/ request (except CORS preflights) and /metrics must carry it."""
+    """With a configured token, every /api/ request (except CORS preflights) and /metrics must carry it.
+
+    The right token always passes: one address can be many clients (behind a proxy, or NAT), and one of them
+    sending wrong tokens must not lock the others out. Past `auth_failure_limit`, the address's wrong tokens
+    get 429 instead of 401; what stops guessing is the token's length (16+ characters, random).
+    """
     token = api.relay().config.token
     protected = request.path.startswith("/api/") or request.path == "/metrics"
     if not token or not protected or request.method == "OPTIONS":
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return
     failures: AuthFailureLimiter = current_app.extensions["auth_failures"]
     client = get_remote_address()
     if failures.blocked(client):
         raise ApiError(429, "too many wrong tokens, try again later", {"Retry-After": "60"})
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        failures.fail(client)
-        raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": 'Bearer realm="relay"'})
+    failures.fail(client)
+    raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": 'Bearer realm="relay"'})
 
 
 def _security_headers(response):

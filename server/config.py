@@ -25,8 +25,11 @@ class Config:
     max_batch_items: int = 16
     max_batch_bytes: int = 32 * MB  # remote files one batch may hold in all (each also <= fetch_max_bytes)
     cache_entries: int = 4096  # LRU of results keyed by (sha256, model version, tta); 0 turns it off
+    cache_max_bytes: int = 64 * MB  # ... and at most this many bytes in all (an explain overlay is ~600 KiB)
     rate_limit: str = "20 per second;600 per minute"  # per client and endpoint; "off" disables
     batch_rate_limit: str = "2 per second;60 per minute"
+    explain_rate_limit: str = "1 per second;20 per minute"  # per client; an explain costs ~10 checks
+    explain_wait_s: float = 10.0  # one explain runs at a time per process; others wait this long, then 429
     token: Optional[str] = None  # when set, /api/* and /metrics need "Authorization: Bearer <token>"
     auth_failure_limit: str = "10 per minute"  # wrong or missing tokens per client, then 429 (brute force)
     allow_url_fetch: bool = True  # check-url and batch URLs (public addresses only)
@@ -38,21 +41,27 @@ class Config:
     cors_origins: Tuple[str, ...] = ()  # exact origins allowed besides extensions and the demo page
     cors_extension_ids: Tuple[str, ...] = ()  # when set, only these extension IDs (else any extension)
     trusted_hosts: Tuple[str, ...] = ("localhost", "127.0.0.1")  # Host header check (DNS rebinding); "*" = any
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For names the client; 0 ignores it
     json_logs: bool = False
+    max_connections: int = 100  # open connections in all (waitress); past it the one waiting longest is closed
+    connections_per_client: int = 32  # open connections per client address (waitress), likewise
+    header_timeout_s: float = 10.0  # a connection not being served must send its request's headers within this
 
     def __post_init__(self):
         for name in ("detectors", "model_threads", "max_body_bytes", "max_json_bytes", "max_batch_items",
-                     "max_batch_bytes", "fetch_max_bytes"):
+                     "max_batch_bytes", "fetch_max_bytes", "max_connections", "connections_per_client",
+                     "cache_max_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("cache_entries", "fetch_max_redirects", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s"):
+        for name in ("cache_entries", "fetch_max_redirects", "trusted_proxies", "detector_wait_s", "fetch_timeout_s", "batch_timeout_s",
+                     "header_timeout_s", "explain_wait_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"token must be at least {MIN_TOKEN_LENGTH} characters, got {len(self.token)}")
         if not all(0 < port < 65536 for port in self.fetch_ports):
             raise ValueError(f"fetch_ports must be TCP ports (1-65535), got {self.fetch_ports}")
-        for name in ("rate_limit", "batch_rate_limit", "auth_failure_limit"):
+        for name in ("rate_limit", "batch_rate_limit", "explain_rate_limit", "auth_failure_limit"):
             value = getattr(self, name)
             if not limit_is_off(value):
                 try:

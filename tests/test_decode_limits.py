@@ -105,6 +105,31 @@ def test_pixel_limit_is_read_from_the_header_before_decoding():
         load_image(declared + chunk(b"IEND", b""))
 
 
+def png_with_text_chunks(image: Image.Image, count: int) -> bytes:
+    """`image` as a PNG with `count` zTXt chunks after IHDR, each 1 MB of zeros in ~1 KB (issue 21's bomb)."""
+    body = b"Comment\x00\x00" + zlib.compress(b"\x00" * (1024 * 1024), 9)
+    chunk = struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body))
+    data = encode(image, "PNG")
+    return data[:33] + chunk * count + data[33:]
+
+
+def test_png_text_chunks_are_counted_before_pillow_inflates_any(real_image, monkeypatch, tmp_path):
+    """Issue 21: 4,096 zTXt chunks (4.5 MB) took 4.6 s before the 422: refused on the count, nothing inflated."""
+    from PIL import PngImagePlugin
+
+    inflated = []
+    real_inflate = PngImagePlugin._safe_zlib_decompress
+    monkeypatch.setattr(PngImagePlugin, "_safe_zlib_decompress", lambda data: inflated.append(1) or real_inflate(data))
+    bomb = png_with_text_chunks(real_image, 4096)
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    for source in (bomb, tmp_path / "bomb.png", io.BytesIO(bomb)):
+        with pytest.raises(ImageError, match="too many PNG text chunks"):
+            load_image(source)
+    assert inflated == []
+    assert load_image(png_with_text_chunks(real_image, 3)).size == real_image.size  # a few are fine
+    assert len(inflated) == 3
+
+
 @pytest.fixture(scope="module")
 def real_image(manifest_rows):
     with Image.open(pick(manifest_rows, "wfjsw-prompt-builder", 1)[0]) as image:

@@ -6,6 +6,7 @@ import json
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
@@ -155,14 +156,14 @@ def test_c2pa_manifests_in_jpeg_png_and_webp():
     store = jumbf_c2pa(b"Adobe_Firefly/3.0", ai_action)
     jpeg = jpeg_with_segment(0xEB, b"JP\x00\x01\x00\x00\x00\x01" + store)
     assert provenance.inspect(jpeg) == [
-        {"kind": "c2pa", "detail": "C2PA manifest (JPEG APP11 JUMBF), claim generator: Adobe_Firefly/3.0"},
+        {"kind": "c2pa", "detail": "C2PA manifest, not verified (JPEG APP11 JUMBF), claim generator: Adobe_Firefly/3.0"},
         {"kind": "generator", "detail": "C2PA claim generator: Adobe_Firefly/3.0"},
         {"kind": "ai-declared", "detail": "C2PA action digitalSourceType: trainedAlgorithmicMedia "
                                           "(made by a generative model)"},
     ]
     camera = jumbf_c2pa(b"Leica M11-P")
     assert provenance.inspect(png_with((b"caBX", camera))) == [
-        {"kind": "c2pa", "detail": "C2PA manifest (PNG caBX chunk), claim generator: Leica M11-P"}]
+        {"kind": "c2pa", "detail": "C2PA manifest, not verified (PNG caBX chunk), claim generator: Leica M11-P"}]
     assert kinds(provenance.inspect(webp_with_chunk(b"C2PA", camera))) == ["c2pa"]
     assert not provenance.names_generator(provenance.inspect(webp_with_chunk(b"C2PA", camera)))
 
@@ -194,6 +195,59 @@ def test_hostile_metadata_never_raises():
     assert provenance.inspect(lying_length) == [{"kind": "generator", "detail": "PNG text 'Software': NovelAI"}]
     assert provenance.inspect(png_with((b"zTXt", b"Software\x00\x00" + zlib.compress(b"NovelAI" + b" " * 10**6))))[0] \
         == {"kind": "generator", "detail": "PNG text 'Software': NovelAI"}
+
+
+def steps_bomb(digits: int = 65_000) -> bytes:
+    """Issue 21's reproduction: a little-endian TIFF whose one IFD0 ImageDescription is "Steps: 111...1" with no
+    "Sampler:" anywhere (quadratic for the rule `Steps: \\d+.*Sampler: `)."""
+    text = b"Steps: " + b"1" * digits + b"\x00"
+    return (b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010E, 2, len(text), 26) +
+            struct.pack("<I", 0) + text)
+
+
+def worst_metadata() -> dict[str, bytes]:
+    """Inputs built to make a metadata rule backtrack, or to multiply a rule's cost by the number of blocks."""
+    steps_repeated = ("Steps: 1 " * 7000).encode()
+    nul_comment = exif(user_comment=b"ASCII\x00\x00\x00" + b"\x00" * 60_000 + b"x")
+    creator_tool = b"CreatorTool=\"" + b"a" * 199 + b"<"
+    return {
+        "steps-bomb.png": png_with((b"eXIf", steps_bomb())),
+        "steps-repeated.png": png_with((b"eXIf", exif(description=steps_repeated.decode()))),
+        "steps-parameters.png": png_with((b"tEXt", b"parameters\x00" + b"Steps: " + b"1" * 65_000)),
+        "nul-comment.jpg": jpeg_with_segment(0xE1, b"Exif\x00\x00" + nul_comment),
+        "creator-tool.webp": webp_with_chunk(b"XMP ", creator_tool * (64 * 1024 // len(creator_tool))),
+        "300-steps-bombs.png": png_with(*[(b"eXIf", steps_bomb())] * 300),
+        "4000-software-chunks.png": png_with(*[(b"tEXt", b"Software\x00NovelAI %d" % i) for i in range(4000)]),
+    }
+
+
+def test_every_metadata_rule_runs_in_linear_time_with_capped_blocks():
+    # Issue 21: "Steps: 1111..." took 35 s (quadratic regex, GIL held); 300 such blocks fit in one upload.
+    # A time budget is the point of this test: the quadratic rule costs seconds, the linear one well under 5 ms.
+    for name, data in worst_metadata().items():
+        seconds = _timed(provenance.inspect, data)
+        for _ in range(2):  # up to twice more, in case the shared machine was busy
+            if seconds >= 0.05:
+                seconds = min(seconds, _timed(provenance.inspect, data))
+        assert seconds < 0.05, f"{name}: {seconds * 1000:.0f} ms"
+    assert provenance.inspect(png_with((b"eXIf", steps_bomb()))) == []
+    # the rule itself still finds real parameters, and only "Sampler: " after "Steps: <digits>"
+    assert provenance.rules.has_generation_parameters(A1111)
+    assert not provenance.rules.has_generation_parameters("Sampler: Euler, Steps: 20")
+    assert not provenance.rules.has_generation_parameters("Steps: 20Sampler: Euler")
+    assert not provenance.rules.has_generation_parameters("Steps: x, Sampler: Euler, Steps: 2")
+
+
+def test_metadata_blocks_past_the_cap_are_skipped():
+    filler = [(b"tEXt", b"Title\x00page %d" % i) for i in range(provenance.rules.MAX_BLOCKS)]
+    assert provenance.inspect(png_with(*filler, (b"tEXt", b"Software\x00NovelAI"))) == []
+    assert provenance.names_generator(provenance.inspect(png_with(*filler[1:], (b"tEXt", b"Software\x00NovelAI"))))
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
 
 
 def test_unreadable_sources_give_no_evidence(tmp_path):
@@ -279,6 +333,10 @@ def twin_cases(manifest_rows) -> dict[str, bytes]:
         "short.jpg": b"\xff\xd8\xff\xe1\x00\x01",
         "empty.bin": b"",
     }
+    cases.update(worst_metadata())
+    filler = [(b"tEXt", b"Title\x00page %d" % i) for i in range(provenance.rules.MAX_BLOCKS)]
+    cases["blocks-past-the-cap.png"] = png_with(*filler, (b"tEXt", b"Software\x00NovelAI"))
+    cases["blocks-up-to-the-cap.png"] = png_with(*filler[1:], (b"tEXt", b"Software\x00NovelAI"))
     for source in ("tsunamori-novelai", "agbooks-2021", "wfjsw-prompt-builder", "danbooru-facecrops"):
         for path in pick(manifest_rows, source, 3):
             cases[f"{source}-{path.name}"] = path.read_bytes()

@@ -97,6 +97,23 @@ def test_chunked_upload_without_length_is_capped(running):
         conn.close()
 
 
+def test_a_body_over_the_servers_own_limit_gets_the_json_error(running):
+    """Issue 21: waitress refuses a body over limit + 1 MB itself, before the app, and answered it in plain text."""
+    port, _ = running
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("POST", "/api/v1/check")
+        conn.putheader("Content-Type", "image/jpeg")
+        conn.putheader("Content-Length", str(LIMIT + 4 * 1024 * 1024))
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 413
+        assert response.getheader("Content-Type") == "application/json"
+        assert json.loads(response.read())["error"]["code"] == 413
+    finally:
+        conn.close()
+
+
 def test_one_access_log_line_per_request(running):
     port, log = running
     marker = f"/healthz?probe={time.time_ns()}"

@@ -17,7 +17,7 @@ AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # added by Flask to every GET / every r
 
 @pytest.fixture(scope="module")
 def client():
-    return create_app(Config(rate_limit="off", batch_rate_limit="off")).test_client()
+    return create_app(Config(rate_limit="off", batch_rate_limit="off", explain_rate_limit="off")).test_client()
 
 
 def flask_routes():

@@ -74,9 +74,33 @@ def test_wrong_tokens_are_rate_limited_per_client():
         return client.post("/api/v1/check?tta=0", data=IMAGE, content_type="image/jpeg",
                            headers={"Authorization": f"Bearer {token}"}, environ_base={"REMOTE_ADDR": address})
     assert [post(f"guess-{n:016d}").status_code for n in range(4)] == [401, 401, 401, 429]
-    assert post(TOKEN).status_code == 429  # blocked before the comparison: a guess cannot be confirmed
     assert post(TOKEN, address="10.2.2.2").status_code == 200
     assert post("wrong-but-long-enough", address="10.2.2.2").status_code == 401
+
+
+def test_the_right_token_passes_from_an_address_locked_out_by_wrong_ones():
+    # Issue 21: behind a proxy every client shares one address, and any one of them could lock everyone out.
+    client = make_client(token=TOKEN, auth_failure_limit="3 per minute")
+
+    def post(token, address="10.1.1.1"):
+        return client.post("/api/v1/check?tta=0", data=IMAGE, content_type="image/jpeg",
+                           headers={"Authorization": f"Bearer {token}"}, environ_base={"REMOTE_ADDR": address})
+    assert [post(f"guess-{n:016d}").status_code for n in range(4)] == [401, 401, 401, 429]
+    assert post(TOKEN).status_code == 200
+    assert post("guess-again-0123456").status_code == 429
+
+
+def test_x_forwarded_for_names_the_client_only_when_proxies_are_trusted():
+    def lock_out(client):
+        """3 wrong tokens from a client 203.0.113.7 behind the proxy 127.0.0.1; then what a neighbour gets."""
+        for n in range(3):
+            client.post("/api/v1/check", data=IMAGE, content_type="image/jpeg",
+                        headers={"Authorization": f"Bearer guess-{n:016d}", "X-Forwarded-For": "203.0.113.7"})
+        return client.post("/api/v1/check", data=IMAGE, content_type="image/jpeg",
+                           headers={"Authorization": "Bearer neighbour-typo-0123", "X-Forwarded-For": "198.51.100.9"})
+    assert lock_out(make_client(token=TOKEN, auth_failure_limit="3 per minute")).status_code == 429  # one address
+    trusting = make_client(token=TOKEN, auth_failure_limit="3 per minute", trusted_proxies=1)
+    assert lock_out(trusting).status_code == 401  # the neighbour is its own client
 
 
 def test_metrics_need_the_token_when_one_is_set():

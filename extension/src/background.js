@@ -103,7 +103,7 @@ const service = createService({
   storage: api.storage.local,
   checker: {
     check: async (url, target) => (await getChecker()).check(url, target),
-    explain: async (url, target) => (await getChecker()).explain(url, target),
+    explain: async (url, target, policy) => (await getChecker()).explain(url, target, policy),
     checkMany: async (urls, target, policy) => (await getChecker()).checkMany(urls, target, policy),
   },
   getRelay,

@@ -5,6 +5,7 @@ import { sha256Hex } from "../src/lib/bytes.js";
 import { VerdictCache } from "../src/lib/cache.js";
 import { createChecker } from "../src/lib/checker.js";
 import { RelayError } from "../src/lib/relay.js";
+import { scanFetchPolicy } from "../src/lib/scan_policy.js";
 import { datasetBytes, datasetRows } from "./helpers.js";
 
 const rows = datasetRows(3);
@@ -155,4 +156,30 @@ test("a rate-limited relay passes its Retry-After on", async () => {
   const outcome = await checker.check("https://a.example/1", target);
   assert.equal(outcome.error.kind, "rate-limited");
   assert.equal(outcome.error.retryAfter, 9);
+});
+
+test("explain fetches only what page scan would fetch; other URLs the page chose are read from the page", async () => {
+  // Issue 21: the heatmap request fetched img.currentSrc with fetch-anything rules (printer, Elasticsearch, router).
+  const hostile = ["http://127.0.0.1:631/", "http://localhost:9200/_cat/indices", "http://192.168.1.1/status.png", "https://elsewhere.example/a.png"];
+  const web = Object.fromEntries([...hostile, "https://art.example/own.png"].map((url) => [url, images[0]]));
+  const page = Object.fromEntries(hostile.map((url) => [url, images[1]]));
+  const relay = { explain: async (bytes) => ({ grid: [[bytes.length]], grid_size: 1 }) };
+  const { checker, fetched, read } = setUp({ web, page, relay });
+  const policy = scanFetchPolicy("https://art.example/gallery", "http://127.0.0.1:8765");
+  for (const url of hostile) assert.equal((await checker.explain(url, target, policy)).explanation.grid[0][0], images[1].bytes.length, url);
+  assert.equal((await checker.explain("https://art.example/own.png", target, policy)).explanation.grid[0][0], images[0].bytes.length);
+  assert.deepEqual(fetched, ["https://art.example/own.png"]);
+  assert.deepEqual(read.map(([url]) => url), hostile);
+});
+
+test("a verdict on bytes read through the page is cached by hash, never under the URL for other sites", async () => {
+  // Issue 21: a page could hand over its own bytes for another site's image URL and poison that URL's verdict.
+  const url = "https://victim.example/art.png";
+  const forged = setUp({ page: { [url]: images[0] } });
+  assert.equal((await forged.checker.check(url, target)).result.sha256, rows[0].sha256);
+  assert.equal(forged.cache.getByUrl(url), undefined);
+  assert.ok(forged.cache.getByHash(rows[0].sha256), "the bytes themselves are still known");
+  const fetchedOnce = setUp({ web: { [url]: images[1] } });
+  await fetchedOnce.checker.check(url, target);
+  assert.equal(fetchedOnce.cache.getByUrl(url).sha256, rows[1].sha256, "bytes fetched from the URL are cached under it");
 });

@@ -5,8 +5,9 @@ import { test } from "node:test";
 import { VerdictCache } from "../src/lib/cache.js";
 import { createChecker } from "../src/lib/checker.js";
 import { RelayError } from "../src/lib/relay.js";
+import { scanFetchPolicy } from "../src/lib/scan_policy.js";
 import { validateSettings } from "../src/lib/settings.js";
-import { describeOutcome, labelFor } from "../src/lib/verdict.js";
+import { describeOutcome, evidenceLines, labelFor } from "../src/lib/verdict.js";
 import { windowBoxes } from "../src/lib/windows.js";
 import { DATA_DIR, datasetBytes, datasetRows } from "./helpers.js";
 
@@ -15,6 +16,7 @@ const novelai = new Uint8Array(readFileSync(NOVELAI + readdirSync(NOVELAI).sort(
 const [plain] = datasetRows(1);
 const target = { tabId: 1, frameId: 0 };
 const defaults = validateSettings({}).settings;
+const samePage = scanFetchPolicy("https://example.com/gallery", defaults.relayUrl);
 
 // An engine that judges everything human at 30%, and maps every window at 10%.
 const fakeEngine = {
@@ -63,13 +65,13 @@ test("relay verdicts decided by metadata follow the user's trustMetadata setting
 });
 
 test("explain asks the browser engine, or the relay when the relay checks", async () => {
-  const fromEngine = await checkerWith().explain("https://example.com/a.png", target);
+  const fromEngine = await checkerWith().explain("https://example.com/a.png", target, samePage);
   assert.deepEqual(fromEngine, { ok: true, explanation: await fakeEngine.explain() });
   const relay = { explain: async (bytes, type) => ({ grid: [[bytes.length > 0 ? 1 : 0]], grid_size: 1, type }) };
-  const fromRelay = await checkerWith({ engine: null, relay }).explain("https://example.com/a.png", target);
+  const fromRelay = await checkerWith({ engine: null, relay }).explain("https://example.com/a.png", target, samePage);
   assert.deepEqual(fromRelay.explanation, { grid: [[1]], grid_size: 1, type: "image/png" });
   const busy = { explain: async () => Promise.reject(new RelayError("rate-limited", "slow down", { status: 429 })) };
-  const failed = await checkerWith({ engine: null, relay: busy }).explain("https://example.com/a.png", target);
+  const failed = await checkerWith({ engine: null, relay: busy }).explain("https://example.com/a.png", target, samePage);
   assert.deepEqual([failed.ok, failed.error.kind], [false, "rate-limited"]);
 });
 
@@ -79,4 +81,15 @@ test("window boxes are the Python map's: 2/grid of each side, centred, clamped, 
   assert.deepEqual(boxes[0], [0, 0, 86, 57]);
   assert.deepEqual(boxes[48], [214, 143, 300, 200]);
   assert.ok(boxes.every(([left, top, right, bottom]) => left >= 0 && top >= 0 && right <= 300 && bottom <= 200 && left < right && top < bottom));
+});
+
+test("a C2PA manifest is worded as a claim, never as verified content credentials", async () => {
+  // Issue 21: "Content credentials" was shown for any chunk holding the bytes "c2pa", with no signature check.
+  const claim = { kind: "c2pa", detail: "C2PA manifest, not verified (PNG caBX chunk), claim generator: Leica M11-P" };
+  const [line] = evidenceLines({ reason: "model", evidence: [claim] }, "human");
+  assert.equal(line, "Claims content credentials: C2PA manifest, not verified (PNG caBX chunk), claim generator: Leica M11-P");
+  const bytes = (text) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+  const jumbf = bytes("\x89PNG\r\n\x1a\n\0\0\0\x08caBXjumbc2pa\0\0\0\0");
+  const { inspect } = await import("../src/lib/provenance.js");
+  assert.deepEqual(await inspect(jumbf), [{ kind: "c2pa", detail: "C2PA manifest, not verified (PNG caBX chunk)" }]);
 });

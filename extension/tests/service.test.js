@@ -26,7 +26,7 @@ function setUp({
   storage = new MemoryStorage(),
   relay = upRelay,
 } = {}) {
-  const log = { injected: [], sent: [], checked: [], toolbar: [], synced: [] };
+  const log = { injected: [], sent: [], checked: [], toolbar: [], synced: [], explained: [] };
   const service = createService({
     storage,
     extensionOrigin: EXTENSION,
@@ -38,6 +38,10 @@ function setUp({
       checkMany: async (urls, target) => {
         log.checked.push([urls, target]);
         return urls.map(() => outcome);
+      },
+      explain: async (url, target, policy) => {
+        log.explained.push([url, target, policy]);
+        return { ok: true, explanation: { grid: [[0.5]], grid_size: 1 } };
       },
     },
     getRelay: async () => relay,
@@ -192,4 +196,16 @@ test("scan stats from the top frame set the toolbar count", async () => {
   await service.handleMessage({ type: "scan-stats", flagged: 3 }, page());
   await service.handleMessage({ type: "scan-stats", flagged: 9 }, page("https://art.example/", 7, 4));
   assert.deepEqual(log.toolbar, [["count", 7, 3]]);
+});
+
+test("a heatmap request from a badge fetches under page scan's rules: the page's own public origin only", async () => {
+  const { service, log } = setUp();
+  const answer = await service.handleMessage({ type: "explain-image", url: "http://127.0.0.1:631/" }, page());
+  assert.equal(answer.ok, true);
+  const [[url, target, policy]] = log.explained;
+  assert.deepEqual([url, target], ["http://127.0.0.1:631/", { tabId: 7, frameId: 0 }]);
+  for (const refused of ["http://127.0.0.1:631/", "http://localhost:9200/x", "http://192.168.1.1/a.png", "https://other.example/a.png"]) {
+    assert.equal(policy.extension(refused), false, refused);
+  }
+  assert.equal(policy.extension("https://art.example/a.png"), true);
 });

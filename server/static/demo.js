@@ -8,7 +8,7 @@ let checkedFile = null; // the file last checked, for the heatmap (URL checks ha
 const EVIDENCE_WORDS = {
   generator: "Names an AI generator",
   "ai-declared": "Declares AI generation",
-  c2pa: "Content credentials",
+  c2pa: "Claims content credentials",
   software: "Software",
 };
 

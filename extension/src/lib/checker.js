@@ -2,6 +2,10 @@
  * Check images by URL: find the bytes (cache by URL, worker fetch, data: URL, else the page's copy), skip bytes
  * already judged (cache by hash), check the rest in the browser engine or send them to the relay, and fall back
  * to the relay's check-url only for images whose bytes the extension cannot read.
+ *
+ * A verdict is cached under its URL only when the bytes came from the URL itself (the worker's fetch, or the
+ * relay's check-url): a page can hand over any bytes for any URL (its own service worker answers its fetches),
+ * so a verdict on bytes read through the page is cached by their hash alone and never reused on another site.
  */
 import { EngineError } from "./browser_engine.js";
 import { decodeDataUrl, sha256Hex } from "./bytes.js";
@@ -18,14 +22,19 @@ import { MAX_BATCH, RelayError } from "./relay.js";
  * Outcomes are {ok: true, result, via: "cache"|"bytes"|"url"|"browser"} or {ok: false, error: {kind, message, ...}}.
  */
 export function createChecker({ cache, saveCache = async () => {}, getRelay, getBrowserEngine = async () => null, fetchImage, readFromPage }) {
+  // {bytes, type, fromUrl}: fromUrl is true when the bytes came from the URL itself, not through the page.
   async function obtainBytes(url, target, policy) {
     if (/^data:/i.test(url)) return decodeDataUrl(url);
     if (/^https?:/i.test(url) && policy.extension(url)) {
       const image = await fetchImage(url);
-      if (image) return image;
+      if (image) return { ...image, fromUrl: true };
     }
-    return readFromPage(url, target);
+    const image = await readFromPage(url, target);
+    return image && { ...image, fromUrl: false };
   }
+
+  // The URL a verdict on `image` may be cached under: its own, unless the page supplied the bytes.
+  const urlKey = (url, image) => (image.fromUrl ? url : null);
 
   /**
    * Check several image URLs from one page frame; resolves to one outcome per URL, in order. `policy` (page scan:
@@ -54,7 +63,7 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, get
       const sha256 = await sha256Hex(image.bytes);
       const result = cache.getByHash(sha256);
       if (result) {
-        cache.put({ url: urls[index], sha256, result });
+        cache.put({ url: urlKey(urls[index], image), sha256, result });
         outcomes[index] = { ok: true, result, via: "cache" };
       } else if (toSend.has(sha256)) {
         toSend.get(sha256).indices.push(index);
@@ -88,7 +97,7 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, get
         outcome = { ok: false, error: error.toJSON() };
       }
       for (const index of indices) {
-        if (outcome.ok) cache.put({ url: urls[index], sha256, result: outcome.result });
+        if (outcome.ok) cache.put({ url: urlKey(urls[index], image), sha256, result: outcome.result });
         outcomes[index] = outcome;
       }
     }
@@ -101,9 +110,9 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, get
           ? relay.checkBytes(chunk[0][1].image.bytes, chunk[0][1].image.type)
           : relay.checkBatchFiles(chunk.map(([, { image }]) => image)),
       );
-      chunk.forEach(([sha256, { indices }], k) => {
+      chunk.forEach(([sha256, { image, indices }], k) => {
         for (const index of indices) {
-          if (answers[k].ok) cache.put({ url: urls[index], sha256, result: answers[k].result });
+          if (answers[k].ok) cache.put({ url: urlKey(urls[index], image), sha256, result: answers[k].result });
           outcomes[index] = outcomeOf(answers[k], "bytes");
         }
       });
@@ -125,10 +134,11 @@ export function createChecker({ cache, saveCache = async () => {}, getRelay, get
 
   /**
    * Where the model sees signs of generation in one image, on request: {ok: true, explanation} with the relay's
-   * /api/v1/explain shape ({probability, grid, grid_size, cost_ms, ...}) or {ok: false, error}.
+   * /api/v1/explain shape ({probability, grid, grid_size, cost_ms, ...}) or {ok: false, error}. The page chose
+   * the URL, so `policy` (lib/scan_policy.js) says whether the extension may fetch it; else the page's copy.
    */
-  async function explain(url, target) {
-    const image = await obtainBytes(url, target, FETCH_ANY).catch(() => null);
+  async function explain(url, target, policy) {
+    const image = await obtainBytes(url, target, policy).catch(() => null);
     if (!image) return failure("unreadable", "the page does not let the extension read this image");
     try {
       const engine = await getBrowserEngine();

@@ -1,16 +1,19 @@
 /**
  * Provenance metadata read from an image file's own bytes: the JavaScript twin of edge_runtime/provenance.py
  * (same kinds, same detail strings), for images checked by the in-browser engine. The container is walked by
- * hand with the same caps, so hostile metadata (lying lengths, zlib bombs, endless chunks) never throws.
+ * hand with the same caps (bytes, segments walked, metadata blocks judged, text scanned), and every rule runs in
+ * linear time on that capped text, so hostile metadata (lying lengths, zlib bombs, endless chunks, thousands of
+ * EXIF blocks, text built to make a regex backtrack) costs milliseconds and never throws.
  *
  * Evidence items are {kind, detail}: "generator" (the metadata names an AI generator), "ai-declared" (IPTC
- * DigitalSourceType says AI), "c2pa" (content credentials present) or "software" (an editor or camera). Only
- * the first two are evidence of AI; no metadata proves nothing.
+ * DigitalSourceType says AI), "c2pa" (the file claims content credentials; no signature is checked) or "software"
+ * (an editor or camera). Only the first two are evidence of AI; no metadata proves nothing.
  */
 
 export const AI_KINDS = ["generator", "ai-declared"];
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const MAX_SEGMENTS = 4096;
+const MAX_BLOCKS = 32; // metadata blocks judged per file; the rest are skipped
 const MAX_TEXT_BYTES = 64 * 1024;
 const MAX_C2PA_BYTES = 1024 * 1024;
 const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -23,8 +26,7 @@ const GENERATOR_NAMES = new RegExp(
     "openai|chatgpt|gpt-4o|firefly|imagen|ideogram|leonardo\\.ai|flux\\.1|bing image creator|" +
     "dreamstudio|nightcafe|tensor\\.art|civitai|pixai|holara|animagine)\\b",
 );
-const SD_PARAMETERS = /\bSteps: \d+[\s\S]*\bSampler: /;
-const SD_MODEL = /\bModel: ([^,\n]{1,80})/;
+const MODEL_CHARS = 80;
 const DIGITAL_SOURCE_TYPE = /digitalsourcetype\/(compositeWithTrainedAlgorithmicMedia|trainedAlgorithmicMedia)\b/;
 const DIGITAL_SOURCE_TYPES = {
   compositeWithTrainedAlgorithmicMedia: "compositeWithTrainedAlgorithmicMedia (contains output of a generative model)",
@@ -45,11 +47,12 @@ export async function inspect(bytes) {
   } catch {
     // malformed beyond what the walkers check: keep what was found before it
   }
-  const unique = [];
+  const unique = new Map();
   for (const item of items) {
-    if (!unique.some((seen) => seen.kind === item.kind && seen.detail === item.detail)) unique.push(item);
+    const key = `${item.kind}\n${item.detail}`;
+    if (!unique.has(key)) unique.set(key, item);
   }
-  return unique.slice(0, MAX_ITEMS);
+  return [...unique.values()].slice(0, MAX_ITEMS);
 }
 
 /** Whether any item says the picture came from an AI generator. */
@@ -71,10 +74,13 @@ function chunk(data, start, length) {
 
 async function png(data, items) {
   let position = 8;
+  let blocks = 0;
   for (let i = 0; i < MAX_SEGMENTS && position + 8 <= data.length; i++) {
     const length = view(data).getUint32(position);
     const kind = latin1.decode(data.subarray(position + 4, position + 8));
-    const body = ["tEXt", "zTXt", "iTXt", "eXIf", "caBX"].includes(kind) ? chunk(data, position + 8, length) : null;
+    const metadata = ["tEXt", "zTXt", "iTXt", "eXIf", "caBX"].includes(kind);
+    if (metadata && ++blocks > MAX_BLOCKS) return;
+    const body = metadata ? chunk(data, position + 8, length) : null;
     position += 12 + length;
     if (kind === "tEXt") {
       const [key, value] = split(body);
@@ -138,6 +144,8 @@ async function inflate(compressed) {
 
 function jpeg(data, items) {
   let position = 2;
+  let blocks = 0;
+  let c2paBytes = 0;
   const c2paParts = [];
   for (let i = 0; i < MAX_SEGMENTS && position + 4 <= data.length && data[position] === 0xff; i++) {
     const marker = data[position + 1];
@@ -151,9 +159,16 @@ function jpeg(data, items) {
     const payload = data.subarray(position + 4, position + 2 + length);
     position += 2 + length;
     const head = latin1.decode(payload.subarray(0, 29));
-    if (marker === 0xe1 && head.startsWith("Exif\0\0")) exif(payload, items);
-    else if (marker === 0xe1 && head === "http://ns.adobe.com/xap/1.0/\0") xmp(utf8.decode(payload.subarray(29, 29 + MAX_TEXT_BYTES)), items);
-    else if (marker === 0xeb && head.startsWith("JP")) c2paParts.push(payload);
+    if (marker === 0xeb && head.startsWith("JP")) {
+      if (c2paBytes < MAX_C2PA_BYTES) c2paParts.push(payload);
+      c2paBytes += payload.length;
+      continue;
+    }
+    const isExif = marker === 0xe1 && head.startsWith("Exif\0\0");
+    const isXmp = marker === 0xe1 && head === "http://ns.adobe.com/xap/1.0/\0";
+    if ((isExif || isXmp) && ++blocks > MAX_BLOCKS) break;
+    if (isExif) exif(payload, items);
+    else if (isXmp) xmp(utf8.decode(payload.subarray(29, 29 + MAX_TEXT_BYTES)), items);
   }
   if (c2paParts.length > 0) {
     const store = new Uint8Array(c2paParts.reduce((n, part) => n + part.length, 0));
@@ -168,9 +183,11 @@ function jpeg(data, items) {
 
 function webp(data, items) {
   let position = 12;
+  let blocks = 0;
   for (let i = 0; i < MAX_SEGMENTS && position + 8 <= data.length; i++) {
     const kind = latin1.decode(data.subarray(position, position + 4));
     const length = view(data).getUint32(position + 4, true);
+    if (["EXIF", "XMP ", "C2PA"].includes(kind) && ++blocks > MAX_BLOCKS) return;
     const body = chunk(data, position + 8, length);
     position += 8 + length + (length & 1);
     if (kind === "EXIF") exif(body, items);
@@ -215,9 +232,9 @@ function software(where, value, items, reportOther) {
 
 function summary(value) {
   const head = value.slice(0, MAX_TEXT_BYTES);
-  const model = SD_MODEL.exec(head);
+  const model = modelName(head);
   const settings = head.indexOf("Steps: ");
-  if (settings >= 0) return clean(model ? `model ${model[1]}; ${head.slice(settings)}` : head.slice(settings));
+  if (settings >= 0) return clean(model ? `model ${model}; ${head.slice(settings)}` : head.slice(settings));
   return clean(head);
 }
 
@@ -265,17 +282,49 @@ function userComment(raw, little) {
   if (code.startsWith("UNICODE")) {
     let encoding = little ? "utf-16le" : "utf-16be";
     if ((body[0] === 0xff && body[1] === 0xfe) || (body[0] === 0xfe && body[1] === 0xff)) encoding = body[0] === 0xff ? "utf-16le" : "utf-16be";
-    return new TextDecoder(encoding).decode(body).replace(/\0+$/, "");
+    return trimNuls(new TextDecoder(encoding).decode(body));
   }
-  return utf8.decode(body).replace(/\0+$/, "");
+  return trimNuls(utf8.decode(body));
+}
+
+// The text without its trailing NULs (a loop: the regex /\0+$/ is quadratic on a long run of NULs).
+function trimNuls(value) {
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 0) end--;
+  return value.slice(0, end);
 }
 
 function parametersOrName(where, value, items) {
-  if (SD_PARAMETERS.test(value.slice(0, MAX_TEXT_BYTES))) {
+  if (hasGenerationParameters(value.slice(0, MAX_TEXT_BYTES))) {
     items.push(item("generator", `${where} (A1111/Forge-style generation parameters): ${summary(value)}`));
   } else {
     software(where, value, items, false);
   }
+}
+
+// A1111/Forge settings: "Steps: <digits>", then "Sampler: " somewhere after. Linear: the first "Steps: <digit>"
+// leaves the most room after it, so one search for each marker decides (Steps: \d+.*Sampler: is quadratic).
+function hasGenerationParameters(value) {
+  let steps = findWord(value, "Steps: ");
+  while (steps >= 0 && !/[0-9]/.test(value.charAt(steps + 7))) steps = findWord(value, "Steps: ", steps + 1);
+  return steps >= 0 && findWord(value, "Sampler: ", steps + 8) >= 0;
+}
+
+// Index of the first marker at or after start that starts a word (no ASCII letter, digit or _ before it, like
+// the regex \b), or -1. Linear: each search goes on from the last hit.
+function findWord(value, marker, start = 0) {
+  let at = value.indexOf(marker, start);
+  while (at > 0 && /\w/.test(value[at - 1])) at = value.indexOf(marker, at + 1);
+  return at;
+}
+
+// The first non-empty A1111 "Model: <name>" (up to a comma or line end, at most MODEL_CHARS), or "".
+function modelName(value) {
+  for (let at = findWord(value, "Model: "); at >= 0; at = findWord(value, "Model: ", at + 1)) {
+    const name = value.slice(at + 7, at + 7 + MODEL_CHARS).split(",")[0].split("\n")[0];
+    if (name) return name;
+  }
+  return "";
 }
 
 function xmp(packet, items) {
@@ -289,7 +338,7 @@ function c2pa(raw, where, items) {
   const store = latin1.decode(raw.subarray(0, MAX_C2PA_BYTES));
   if (!store.includes("c2pa")) return;
   const generator = claimGenerator(raw.subarray(0, MAX_C2PA_BYTES), store);
-  items.push(item("c2pa", `C2PA manifest (${where})${generator ? `, claim generator: ${generator}` : ""}`));
+  items.push(item("c2pa", `C2PA manifest, not verified (${where})${generator ? `, claim generator: ${generator}` : ""}`));
   if (generator) software("C2PA claim generator", generator, items, false);
   const sourceType = DIGITAL_SOURCE_TYPE.exec(store);
   if (sourceType) items.push(item("ai-declared", `C2PA action digitalSourceType: ${DIGITAL_SOURCE_TYPES[sourceType[1]]}`));

@@ -127,7 +127,9 @@ export function createService(deps) {
     },
     "explain-image": async (message, sender) => {
       if (typeof message.url !== "string") return { ok: false, error: { kind: "unreadable", message: "no image URL" } };
-      return checker.explain(message.url, { tabId: sender.tab.id, frameId: sender.frameId ?? 0 });
+      // The page sets img.currentSrc: fetch it only as page scan would (its own public origin), else read it there.
+      const policy = scanFetchPolicy(sender.url, (await loadSettings(storage)).relayUrl);
+      return checker.explain(message.url, { tabId: sender.tab.id, frameId: sender.frameId ?? 0 }, policy);
     },
     "report-verdict": async (message) => {
       try {

@@ -24,7 +24,7 @@ export function labelFor(result, settings) {
 export const EVIDENCE_WORDS = Object.freeze({
   generator: "Names an AI generator",
   "ai-declared": "Declares AI generation",
-  c2pa: "Content credentials",
+  c2pa: "Claims content credentials",
   software: "Software",
 });
 

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow.fs import FileSelector, FileSystem, FileType, LocalFileSystem
 
+from archive_scan.rows import SCHEMA
+
 PREFIX = "part-"
 SUFFIX = ".parquet"
 TEMPORARY = ".tmp"
@@ -45,26 +47,27 @@ def written_paths(filesystem: FileSystem, folder: str) -> set[str]:
 
 
 class PartWriter:
-    """Collects result tables and writes one part file per `rows_per_file` rows (and the rest on `close`)."""
+    """Collects result tables and writes them as part files of `rows_per_file` rows (the rest on `flush`)."""
 
     def __init__(self, filesystem: FileSystem, folder: str, rows_per_file: int):
         self.filesystem, self.folder, self.rows_per_file = filesystem, folder, rows_per_file
         self.run = uuid.uuid4().hex[:8]  # part names of different runs never collide
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
+        self.pending = SCHEMA.empty_table()
         self.files = 0
 
     def add(self, table: pa.Table):
-        self.pending.append(table)
-        self.pending_rows += table.num_rows
-        if self.pending_rows >= self.rows_per_file:
-            self.flush()
+        self.pending = pa.concat_tables([self.pending, table])
+        while self.pending.num_rows >= self.rows_per_file:
+            self._write(self.pending.slice(0, self.rows_per_file))
+            self.pending = self.pending.slice(self.rows_per_file)
 
     def flush(self):
-        if not self.pending_rows:
-            return
+        if self.pending.num_rows:
+            self._write(self.pending)
+            self.pending = SCHEMA.empty_table()
+
+    def _write(self, table: pa.Table):
         path = f"{self.folder}/{PREFIX}{self.run}-{self.files:05d}{SUFFIX}"
-        pq.write_table(pa.concat_tables(self.pending), path + TEMPORARY, filesystem=self.filesystem)
+        pq.write_table(table, path + TEMPORARY, filesystem=self.filesystem)
         self.filesystem.move(path + TEMPORARY, path)
-        self.pending, self.pending_rows = [], 0
         self.files += 1

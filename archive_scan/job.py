@@ -66,7 +66,10 @@ def scan(sources: list[str] | str, out: str, *, address: str | None = None, work
     summary = Summary(skipped=len(paths) - len(todo))
     if todo:
         _start_ray(address)
-        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) // 2)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        workers = workers or max(1, cpus // 2)
+        if workers >= cpus:
+            raise ValueError(f"{workers} classifier actors would leave none of the cluster's {cpus} CPUs to decode")
         writer = parts.PartWriter(out_fs, folder, rows_per_file)
         bar = _progress_bar(len(todo)) if progress else None
         for table in _results(todo, filesystem, workers, dict(model=model, tta=tta, trust_metadata=trust_metadata),

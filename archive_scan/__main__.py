@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not summary.written + summary.skipped:
+        print("error: no image files found", file=sys.stderr)
+        return 1
     print(summary.line(), file=sys.stderr)
     return 1 if summary.counts["error"] else 0
 

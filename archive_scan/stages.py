@@ -1,8 +1,8 @@
 """The two stages of a scan on Ray Data: `decode` runs as parallel tasks, `Classify` as a pool of actors.
 
-Both take and return column batches (dicts of numpy arrays). Between them a row carries the path, the file's
-SHA-256, the decoded image (`edge_runtime.detector.Prepared`: pixels of the model's view geometries and the
-metadata evidence) and the error that stopped it, if any.
+`decode` turns a batch of paths into a batch (dict of numpy arrays) of the path, the file's SHA-256, the decoded
+image (`edge_runtime.detector.Prepared`: pixels of the model's view geometries and the metadata evidence) and the
+error that stopped it, if any; `Classify` turns that into result rows (a pyarrow table of `rows.SCHEMA`).
 """
 from __future__ import annotations
 
@@ -24,22 +24,24 @@ def decode(batch: dict[str, np.ndarray], filesystem, detector_options: dict) -> 
     if key not in _decoders:
         _decoders[key] = Detector(**detector_options, threads=1)
     detector = _decoders[key]
-    digests, prepared, errors = [], [], []
-    for path in batch["path"]:
-        digest, image, error = None, None, None
-        try:
-            data = read(path, filesystem)
-            digest = hashlib.sha256(data).hexdigest()
-            image = detector.prepare(data)
-        except ImageError as exc:
-            error = exc.reason
-        except (OSError, ValueError) as exc:
-            error = f"cannot read the file: {exc}"
-        digests.append(digest)
-        prepared.append(image)
-        errors.append(error)
-    return {"path": batch["path"], "sha256": _objects(digests), "prepared": _objects(prepared),
-            "error": _objects(errors)}
+    outcomes = [_decode_one(path, filesystem, detector) for path in batch["path"]]
+    return {"path": batch["path"], **{name: _objects([outcome[i] for outcome in outcomes])
+                                      for i, name in enumerate(("sha256", "prepared", "error"))}}
+
+
+def _decode_one(path: str, filesystem, detector: Detector) -> tuple:
+    """(SHA-256, decoded image, error) of one file; None where there is none."""
+    try:
+        data = read(path, filesystem)
+    except (OSError, ValueError) as exc:
+        return None, None, f"cannot read the file: {exc}"
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        return digest, detector.prepare(data), None
+    except ImageError as exc:
+        return digest, None, exc.reason
+    except Exception as exc:  # noqa: BLE001 - one file's unforeseen failure must not fail a job of millions
+        return digest, None, f"cannot judge the file: {type(exc).__name__}: {exc}"
 
 
 def read(path: str, filesystem) -> bytes:
@@ -52,7 +54,7 @@ def read(path: str, filesystem) -> bytes:
         with filesystem.open_input_stream(location(path)) as f:
             data = f.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"larger than {MAX_FILE_BYTES // 2 ** 20} MiB")
+        raise ValueError(f"larger than {MAX_FILE_BYTES:,} bytes")
     return data
 
 

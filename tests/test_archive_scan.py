@@ -19,6 +19,7 @@ import time
 import urllib.request
 import zlib
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import ray
@@ -223,3 +224,18 @@ def test_edge_runtime_never_imports_ray(archive):
             "bad = [m for m in ('ray', 'pyarrow', 'archive_scan') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_decode_turns_unreadable_and_oversized_files_into_errors(archive, tmp_path, monkeypatch):
+    """The decode stage as a plain function (no Ray): a read error or a file over the byte cap is an error, not a
+    failed task; a good file carries its SHA-256 and decoded pixels."""
+    from archive_scan import stages
+    good = archive / "danbooru-facecrops-0.jpg"
+    monkeypatch.setattr(stages, "MAX_FILE_BYTES", good.stat().st_size)
+    (tmp_path / "big.jpg").write_bytes(good.read_bytes() + b"\0")
+    paths = [str(good), str(tmp_path / "big.jpg"), str(tmp_path / "missing.jpg")]
+    batch = stages.decode({"path": np.array(paths, dtype=object)}, None, {})
+    assert batch["sha256"][0] == hashlib.sha256(good.read_bytes()).hexdigest() and batch["error"][0] is None
+    assert batch["prepared"][0].bases and batch["prepared"][1] is None and batch["prepared"][2] is None
+    assert batch["error"][1] == f"cannot read the file: larger than {good.stat().st_size:,} bytes"
+    assert batch["error"][2].startswith("cannot read the file: [Errno 2]") and batch["sha256"][2] is None

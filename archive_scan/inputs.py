@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 
+from pyarrow.fs import FileSelector, FileSystem, FileType
+
 from edge_runtime.cli import IMAGE_SUFFIXES, expand
 
 
-def list_images(sources: list[str], filesystem=None) -> tuple[object | None, list[str]]:
+def list_images(sources: list[str], filesystem=None) -> tuple[FileSystem | None, list[str]]:
     """(filesystem, paths) of the image files to scan, sorted within each source.
 
     Local sources are files or folders (recursive), listed exactly as `python -m edge_runtime` lists them; the
@@ -20,19 +22,17 @@ def list_images(sources: list[str], filesystem=None) -> tuple[object | None, lis
     if len(remote) != len(sources):
         raise ValueError("a scan reads either local paths or URIs of one object store, not both")
     if filesystem is None:
-        from pyarrow.fs import FileSystem
         filesystem = FileSystem.from_uri(remote[0])[0]
     paths = []
     for source in sources:
-        scheme, location = source.split("://", 1)
-        paths += [f"{scheme}://{key}" for key in _list(filesystem, location.split("?", 1)[0].rstrip("/"))]
+        scheme, rest = source.split("://", 1)
+        paths += [f"{scheme}://{key}" for key in _list(filesystem, rest.split("?", 1)[0].rstrip("/"))]
     return filesystem, paths
 
 
-def _list(filesystem, location: str) -> list[str]:
+def _list(filesystem: FileSystem, location: str) -> list[str]:
     """The image keys under `location` (a folder or prefix), or `location` itself when it is not a folder (a
     missing file is kept: it becomes an error row, as in the CLI)."""
-    from pyarrow.fs import FileSelector, FileType
     if filesystem.get_file_info(location).type != FileType.Directory:
         return [location]
     return sorted(info.path for info in filesystem.get_file_info(FileSelector(location, recursive=True))

@@ -221,7 +221,8 @@ def test_s3_prefix_through_a_real_s3_server_with_an_embedded_ray(archive, cli_ro
 def test_edge_runtime_never_imports_ray(archive):
     code = ("import sys; from edge_runtime import Detector; import edge_runtime.cli; "
             f"Detector().check({str(archive / 'danbooru-facecrops-0.jpg')!r}); "
-            "bad = [m for m in ('ray', 'pyarrow', 'archive_scan') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+            "bad = [m for m in ('ray', 'pyarrow', 'archive_scan') if m in sys.modules]; "
+            "print(bad); sys.exit(bool(bad))")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archive_scan.job import BATCH_ROWS, ROWS_PER_FILE, scan
+from archive_scan.job import BATCH_ROWS, ROWS_PER_FILE, THREADS, scan
 from edge_runtime.adaptive import DEFAULT_MODE, MODES
 
 
@@ -23,7 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--workers", type=int, help="classifier actors, each with its own Detector (default: half "
                                                     "the cluster's CPUs; decode tasks use the rest)")
-    parser.add_argument("--threads", type=int, default=1, help="interpreter threads per actor (default 1)")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"interpreter threads per actor (default {THREADS})")
     parser.add_argument("--model", help="a .tflite path or a bundled model name (default: the bundled model)")
     parser.add_argument("--tta", choices=MODES, default=DEFAULT_MODE, help="views per image, as in edge_runtime")
     parser.add_argument("--ignore-metadata", action="store_true",

@@ -1,6 +1,6 @@
 """Ray scan (`archive_scan`) against the CLI (`python -m edge_runtime --json`) on the same images, in one run.
 
-    python benchmarks/archive_scan.py                  # 1,200 images, ~3 minutes on 2 cores
+    python benchmarks/archive_scan.py                  # 1,200 images, ~6 minutes on a busy 2-core machine
     python benchmarks/archive_scan.py --images 2709    # the whole dataset
 
 The images are every k-th manifest row (all sources and formats), linked from a temporary folder. Printed:

@@ -42,9 +42,15 @@ def child_env(**extra) -> dict:
 
 @pytest.fixture(scope="module")
 def ray_address():
+    """A local Ray of 2 CPUs for the module; afterwards the environment variables and SIGTERM handler that
+    ray.init sets are put back, so that later test modules see the process as it was."""
+    environ, sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    os.environ.clear()
+    os.environ.update(environ)
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from archive_scan.job import BATCH_ROWS, ROWS_PER_FILE, THREADS, scan
+from edge_runtime import RuntimeMissingError
 from edge_runtime.adaptive import DEFAULT_MODE, MODES
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
         summary = scan(args.sources, args.out, address=args.address, workers=args.workers, model=args.model,
                        tta=args.tta, trust_metadata=not args.ignore_metadata, threads=args.threads,
                        batch_rows=args.batch_rows, rows_per_file=args.rows_per_file, progress=not args.no_progress)
-    except (ValueError, OSError) as exc:
+    except (RuntimeMissingError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not summary.written + summary.skipped:

@@ -11,6 +11,7 @@ import ray
 from archive_scan import parts
 from archive_scan.inputs import list_images
 from archive_scan.stages import Classify, decode
+from edge_runtime import Detector
 from edge_runtime.adaptive import DEFAULT_MODE
 from edge_runtime.detector import DEFAULT_BATCH
 
@@ -62,6 +63,7 @@ def scan(sources: list[str] | str, out: str, *, address: str | None = None, work
     `filesystem`: a pyarrow filesystem to read URI sources with (default: the one their URI names).
     """
     start = time.perf_counter()
+    Detector(model, tta=tta, trust_metadata=trust_metadata)  # a bad model or option fails here, before Ray starts
     filesystem, paths = list_images([sources] if isinstance(sources, str) else list(sources), filesystem)
     out_fs, folder = parts.open_folder(out)
     done = parts.written_paths(out_fs, folder)

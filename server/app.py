@@ -5,6 +5,7 @@ import hmac
 import json
 import logging
 import time
+from functools import partial
 from typing import Callable, Optional
 
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from . import api, errors
 from .cache import ResultCache
-from .config import Config, limit_is_off
+from .config import DEFAULT_MODEL_NAME, Config, limit_is_off
 from .detection import Checker, DetectorPool
 from .errors import ApiError
 from .metrics import Metrics
@@ -47,8 +48,13 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     )
     app.json.sort_keys = False
     metrics = Metrics()
-    pool = DetectorPool(detector_factory, config.detectors, config.detector_wait_s)
-    app.extensions["relay"] = api.Relay(config, Checker(pool, ResultCache(config.cache_entries), metrics), metrics)
+    cache = ResultCache(config.cache_entries)
+    checkers = {DEFAULT_MODEL_NAME: Checker(DetectorPool(detector_factory, config.detectors, config.detector_wait_s),
+                                            cache, metrics)}
+    for name in config.models:  # the bundled models a request may pick with ?model=NAME
+        checkers[name] = Checker(DetectorPool(partial(bundled_detector, name, config), config.detectors,
+                                              config.detector_wait_s), cache, metrics)
+    app.extensions["relay"] = api.Relay(config, checkers, metrics)
     app.extensions["auth_failures"] = AuthFailureLimiter(config.auth_failure_limit)
 
     app.before_request(_start_timer)
@@ -62,6 +68,17 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     app.after_request(_cors_headers)
     app.after_request(_observe)
     return app
+
+
+def bundled_detector(name: str, config: Config):
+    """A Detector of the bundled model `name` (never a path: the names come from the relay's settings)."""
+    from edge_runtime import Detector
+    from edge_runtime.bundle import bundled_models
+
+    models = bundled_models()
+    if name not in models:
+        raise FileNotFoundError(f"models: {name!r} is not bundled ({', '.join(models) or 'none'})")
+    return Detector(model=models[name], threads=config.model_threads)
 
 
 def _start_timer():

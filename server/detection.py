@@ -48,13 +48,18 @@ class DetectorPool:
 
 
 class Checker:
-    """Answers "is this image AI-made?" for raw bytes, from the cache when it can."""
+    """Answers "is this image AI-made?" for raw bytes with one model, from the cache when it can.
+
+    Several Checkers (one per served model) may share one cache: entries are keyed by the model file's sha256
+    (`Detector.info()["model_sha256"]`), so no model ever answers with another's result.
+    """
 
     def __init__(self, pool: DetectorPool, cache: ResultCache, metrics: Metrics):
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
         self.model_version = str(pool.info.get("model_version", "unknown"))
+        self.model_id = str(pool.info.get("model_sha256", self.model_version))
 
     def check(self, data: bytes, tta: str = "adaptive", wait_s: Optional[float] = None,
               trust_metadata: bool = True) -> dict:
@@ -68,7 +73,7 @@ class Checker:
             raise ApiError(400, "empty image (0 bytes)")
         start = time.perf_counter()
         sha256 = hashlib.sha256(data).hexdigest()
-        key = (sha256, self.model_version, tta, trust_metadata)
+        key = (sha256, self.model_id, tta, trust_metadata)
         result = self.cache.get(key)
         self.metrics.observe_cache(hit=result is not None)
         if result is not None:
@@ -89,7 +94,7 @@ class Checker:
         if not data:
             raise ApiError(400, "empty image (0 bytes)")
         sha256 = hashlib.sha256(data).hexdigest()
-        key = (sha256, self.model_version, "explain")
+        key = (sha256, self.model_id, "explain")
         answer = self.cache.get(key)
         self.metrics.observe_cache(hit=answer is not None)
         if answer is not None:

@@ -137,3 +137,14 @@ def test_relay_serves_only_its_own_model_when_told(manifest_rows):
     assert client.post("/api/v1/check?model=paper", data=image, content_type="image/webp").status_code == 400
     with pytest.raises(ValueError, match="not a bundled model name"):
         Config(models=("default",))
+
+
+def test_converter_reads_the_views_of_a_run_the_paper_trainer_wrote(tmp_path):
+    """trainer/train.py writes threshold.json with "views": "tta-mean" (a description, not a list of views)."""
+    from converter.run import open_run
+
+    (tmp_path / "model.keras").write_bytes(b"")
+    (tmp_path / "threshold.json").write_text('{"threshold": 0.83, "unsure_band": [0.68, 0.98], "views": "tta-mean"}')
+    assert open_run(tmp_path).views == TTA_VIEWS
+    (tmp_path / "threshold.json").write_text('{"threshold": 0.7, "views": ["original", "crop"]}')
+    assert open_run(tmp_path).views == ("original", "crop")

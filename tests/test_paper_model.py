@@ -68,8 +68,9 @@ def test_runtime_equals_the_keras_model_on_its_test_images(paper, data_root):
     agreement = np.mean((runtime.mean(axis=1) >= threshold) == (keras.mean(axis=1) >= threshold))
     assert agreement >= 0.97, f"labels agree on {agreement:.1%} of images"
     labels = np.array([1 if row["label"] == "ai" else 0 for row in rows])
-    accuracy = np.mean((runtime.mean(axis=1) >= threshold) == labels)
-    assert accuracy >= paper.info()["metrics"]["accuracy"] - 0.03  # the sidecar's figure is on all test images
+    accuracy = {name: np.mean((p.mean(axis=1) >= threshold) == labels) for name, p in (("runtime", runtime),
+                                                                                      ("keras", keras))}
+    assert abs(accuracy["runtime"] - accuracy["keras"]) <= 0.02, accuracy
 
 
 CLI_WITHOUT_TENSORFLOW = """

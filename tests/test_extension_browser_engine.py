@@ -2,8 +2,8 @@
 
 Parity: for 24 real dataset images (both classes; JPEG, PNG and WebP; the smallest, the largest and two between
 of each class and format) the engine's P(ai) is within PARITY_TOLERANCE of `python -m edge_runtime --json` on the
-same bundled model, and every label is the same. End to end: the context-menu check, the error states and page
-scan work with the default setting ("in this browser") while the configured relay port has nothing listening.
+same bundled model, and every label is the same, for both models the extension bundles (default and paper). End to
+end: the context-menu check, the error states and page scan work with the default setting ("in this browser") while the configured relay port has nothing listening.
 Expected verdicts are the Python runtime's own answers for the same files, asked at test time.
 """
 from __future__ import annotations
@@ -50,9 +50,14 @@ def parity_rows(manifest_rows: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def python_verdicts(manifest_rows, data_root) -> list[tuple[dict, dict]]:
     """(manifest row, `python -m edge_runtime --json` result) for the parity images."""
+    return runtime_verdicts(manifest_rows, data_root, "default")
+
+
+def runtime_verdicts(manifest_rows, data_root, model: str) -> list[tuple[dict, dict]]:
+    """(manifest row, `python -m edge_runtime --json --model MODEL` result) for the parity images."""
     rows = parity_rows(manifest_rows)
     paths = [str(data_root / row["path"]) for row in rows]
-    run = subprocess.run([sys.executable, "-m", "edge_runtime", "--json", *paths], cwd=REPO,
+    run = subprocess.run([sys.executable, "-m", "edge_runtime", "--json", "--model", model, *paths], cwd=REPO,
                          capture_output=True, text=True, timeout=600)
     results = {r["path"]: r for r in map(json.loads, filter(None, run.stdout.splitlines()))}
     assert set(results) == set(paths), run.stderr[-2000:]
@@ -81,22 +86,24 @@ def engine_browser(chromium_path, tmp_path_factory):
             context.close()
 
 
-def engine_check(page, data: bytes, tta: str) -> dict:
+def engine_check(page, data: bytes, tta: str, model: str = "default") -> dict:
     """The engine's answer for image bytes, asked in an extension page that loads engine/host.js."""
-    return page.evaluate("""async ([data, tta]) => {
+    return page.evaluate("""async ([data, tta, model]) => {
         const host = await import('./host.js');
         const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
-        return host.answerEngineRequest({type: 'check', bytes, tta});
-    }""", [base64.b64encode(data).decode(), tta])
+        return host.answerEngineRequest({type: 'check', bytes, tta, model});
+    }""", [base64.b64encode(data).decode(), tta, model])
 
 
-def test_browser_engine_matches_the_python_runtime(engine_browser, python_verdicts, data_root):
+@pytest.mark.parametrize("model", ["default", "paper"])  # the extension's model setting, both bundled models
+def test_browser_engine_matches_the_python_runtime(engine_browser, python_verdicts, manifest_rows, data_root, model):
     context, worker = engine_browser
     page = context.new_page()
     page.goto(worker.url.replace("background.js", "engine/offscreen.html"))
+    verdicts = python_verdicts if model == "default" else runtime_verdicts(manifest_rows, data_root, model)
     rows = []
-    for row, expected in python_verdicts:
-        answer = engine_check(page, (data_root / row["path"]).read_bytes(), expected["tta"])
+    for row, expected in verdicts:
+        answer = engine_check(page, (data_root / row["path"]).read_bytes(), expected["tta"], model)
         assert "result" in answer, f"{row['path']}: {answer}"
         got = answer["result"]
         rows.append({"path": row["path"], "label": row["label"], "format": row["format"], "size": f"{row['width']}x{row['height']}",
@@ -104,11 +111,12 @@ def test_browser_engine_matches_the_python_runtime(engine_browser, python_verdic
                      "diff": abs(got["probability"] - expected["probability"]),
                      "python_label": expected["label"], "browser_label": got["label"],
                      "views_run": [got["views_run"], expected.get("views_run")]})
+        assert got["model_version"] == expected["model_version"], row["path"]
     page.close()
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "browser-engine-parity.json").write_text(json.dumps(rows, indent=1))
+    (ARTIFACTS / f"browser-engine-parity-{model}.json").write_text(json.dumps(rows, indent=1))
     diffs = [r["diff"] for r in rows]
-    print(f"\nparity on {len(rows)} images: max |dP| {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}, "
+    print(f"\n{model}: parity on {len(rows)} images: max |dP| {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}, "
           f"labels equal {sum(r['python_label'] == r['browser_label'] for r in rows)}/{len(rows)}")
     assert len(rows) >= 20
     assert {(r["label"], r["format"]) for r in rows} == {(label, f) for label in ("ai", "human") for f in FORMATS}

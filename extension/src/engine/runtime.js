@@ -42,9 +42,9 @@ function decide(probability, threshold, [low, high]) {
  * (vendor/model/model-paper.tflite), as edge_runtime.bundle names them; resolves to {check(bytes, tta), info}.
  * accelerator: "wasm" (the CPU, default) or "webgpu" (only where the browser offers a WebGPU adapter; for benchmarks).
  */
-export async function createEngine({ accelerator = "wasm", model = "default" } = {}) {
-  if (!BUNDLED_MODELS.includes(model)) throw new Error(`no bundled model ${JSON.stringify(model)}`);
-  const stem = model === "default" ? "model" : `model-${model}`;
+export async function createEngine({ accelerator = "wasm", model: name = "default" } = {}) {
+  if (!BUNDLED_MODELS.includes(name)) throw new Error(`no bundled model ${JSON.stringify(name)}`);
+  const stem = name === "default" ? "model" : `model-${name}`;
   const [metadata, modelBytes] = await Promise.all([
     fetch(new URL(`model/${stem}.json`, VENDOR)).then((response) => response.json()),
     fetch(new URL(`model/${stem}.tflite`, VENDOR)).then((response) => response.arrayBuffer()).then((b) => new Uint8Array(b)),

@@ -291,3 +291,29 @@ def test_badge_details_show_metadata_evidence_and_the_heatmap_on_request(engine_
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "extension-badge-evidence-heatmap.png"))
     page.close()
+
+
+def test_the_model_setting_switches_the_in_browser_model_and_forgets_cached_verdicts(engine_browser, site, confident,
+                                                                                      manifest_rows, data_root):
+    """Settings {model: "paper"}: the context-menu check answers with the paper model (its version, the Python
+    runtime's P for `--model paper`), not with the default's cached verdict for the same image; back to default."""
+    context, worker = engine_browser
+    image = confident[0]
+    paper = dict((row["path"], verdict) for row, verdict in runtime_verdicts(manifest_rows, data_root, "paper"))
+    expected = paper[image["row"]["path"]]
+    page_url = site.add_page("engine-model.html", f'<div class="gallery"><img src="{image["name"]}" alt=""></div>')
+    page, tab_id = open_page(context, worker, page_url)
+    relay_url = worker.evaluate("async () => (await chrome.storage.local.get('settings')).settings.relayUrl")
+    default = context_menu_check(worker, tab_id, image["url"])
+    assert default["details"]["modelVersion"] == image["verdict"]["model_version"]
+    try:
+        worker.evaluate("url => chrome.storage.local.set({settings: {relayUrl: url, model: 'paper'}})", relay_url)
+        badge = context_menu_check(worker, tab_id, image["url"])
+        assert badge["details"]["modelVersion"] == expected["model_version"] != default["details"]["modelVersion"]
+        assert badge["details"]["engine"] == "browser"
+        assert badge["details"]["probability"] == pytest.approx(expected["probability"], abs=PARITY_TOLERANCE)
+    finally:
+        worker.evaluate("url => chrome.storage.local.set({settings: {relayUrl: url}})", relay_url)
+    assert context_menu_check(worker, tab_id, image["url"])["details"]["modelVersion"] == \
+        image["verdict"]["model_version"]
+    page.close()

@@ -7,6 +7,7 @@
 #
 #   bash benchmarks/aarch64_smoke.sh   # needs qemu-user-static (installed when run as root), apt-get and pip;
 #                                      # the first run downloads from Debian's mirror and PyPI, then all is cached
+#   bash benchmarks/aarch64_smoke.sh --model paper   # a bundled model by name (or a .tflite path)
 #
 # Environment:
 #   DATA          the dataset (default ../shared/data)
@@ -14,7 +15,8 @@
 #   AARCH64_IMAGES  how many images (default 8: the first of each source, AI and human alternately)
 #   AARCH64_CPUS  qemu CPU models (default "cortex-a72 cortex-a76": Pi 4 and Pi 5)
 #   AARCH64_TTA   always (default: every test-time view of every image is compared), adaptive or never
-#   TOLERANCE     largest |P(ai) difference| allowed (default 0.02 for the int8 model, 0.002 otherwise)
+#   AARCH64_MODEL the model both runs use, as edge_runtime's --model (default: default); --model NAME wins
+#   TOLERANCE     largest |P(ai) difference| allowed (default 0.02 for an int8 model, 0.002 otherwise)
 #   PY            the x86 Python with the project installed (default .venv/bin/python, else python3)
 # Labels are the model's (--ignore-metadata), so a file's generator metadata cannot make them agree.
 #
@@ -24,6 +26,15 @@
 # wrongly, with exit status 0), and an ARM /proc/cpuinfo in the sysroot (LiteRT's CPU detection crashes on the
 # host's x86 one).
 set -euo pipefail
+
+MODEL=${AARCH64_MODEL:-default}
+while [ $# -gt 0 ]; do
+    case $1 in
+        --model) [ $# -ge 2 ] || { echo "aarch64_smoke: --model needs a name or path" >&2; exit 2; }
+                 MODEL=$2; shift 2 ;;
+        *) echo "usage: bash benchmarks/aarch64_smoke.sh [--model NAME_OR_PATH]" >&2; exit 2 ;;
+    esac
+done
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -129,7 +140,7 @@ setup_s=$(( $(date +%s) - start ))
 
 step "x86_64 reference: $("$PY" -c 'import platform; print(platform.python_version())'), $versions"
 t0=$(date +%s%N)
-"$PY" -m edge_runtime --json --tta "$TTA" --ignore-metadata "${images[@]}" > "$OUT/x86_64.jsonl"
+"$PY" -m edge_runtime --json --model "$MODEL" --tta "$TTA" --ignore-metadata "${images[@]}" > "$OUT/x86_64.jsonl"
 x86_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 
 runs=()
@@ -138,7 +149,8 @@ for cpu in $CPUS; do
     step "aarch64 under qemu ($cpu): $(QEMU_CPU=$cpu $QEMU -L "$SYSROOT" "$SYSROOT/usr/bin/python3.11" -c "$about")"
     t0=$(date +%s%N)
     QEMU_CPU=$cpu PYTHONPATH="$WHEELS:$REPO" PYTHONNOUSERSITE=1 \
-        $QEMU -L "$SYSROOT" "$SYSROOT/usr/bin/python3.11" -m edge_runtime --json --tta "$TTA" --ignore-metadata \
+        $QEMU -L "$SYSROOT" "$SYSROOT/usr/bin/python3.11" -m edge_runtime --json --model "$MODEL" --tta "$TTA" \
+        --ignore-metadata \
         "${images[@]}" \
         > "$OUT/aarch64-$cpu.jsonl"
     runs+=("$cpu=$(( ($(date +%s%N) - t0) / 1000000 ))")

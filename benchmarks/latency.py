@@ -1,6 +1,6 @@
 """Latency of every TFLite variant against the Keras model with the paper's TTA; prints a markdown table.
 
-    python benchmarks/latency.py                          # bundled models, Keras model built untrained
+    python benchmarks/latency.py                          # every bundled model (default, paper), Keras untrained
     python benchmarks/latency.py --models out/ --keras runs/v1
 
 Per variant and thread count: p50/p95 of one invoke (batch 1), of the batch of all the model's views (its
@@ -99,13 +99,16 @@ def bench_keras(model, images: dict[str, Path], repeats: int) -> dict:
 
 
 def variant_models(models_dir: str | None) -> dict[str, Path]:
-    """variant name -> .tflite: a converter output folder (model-<variant>.tflite) or the bundled models."""
+    """row name -> .tflite: a converter output folder's variants (model-<variant>.tflite), or the bundled models
+    as "NAME (variant)" (a file bundled under two names, such as default and float16, once: the default's)."""
     if models_dir:
         found = {p.stem[len("model-"):]: p for p in sorted(Path(models_dir).glob("model-*.tflite"))}
     else:
-        found = {}
-        for path in bundled_models().values():
-            found.setdefault(Detector(path).info()["variant"], path)
+        found, seen = {}, set()
+        for name, path in sorted(bundled_models().items(), key=lambda item: item[0] != "default"):
+            if path.read_bytes() not in seen:
+                seen.add(path.read_bytes())
+                found[f"{name} ({Detector(path).info()['variant']})"] = path
     if not found:
         raise SystemExit(f"no models found in {models_dir or 'the bundled models'}")
     return found
@@ -117,7 +120,8 @@ def fmt(pair: tuple[float, float]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", help="converter output folder with model-<variant>.tflite (default: bundled)")
+    parser.add_argument("--models", help="converter output folder with model-<variant>.tflite (default: every bundled "
+                                         "model: default, paper, ...)")
     parser.add_argument("--keras", help="run directory or .keras file (default: untrained model, same speed)")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--keras-repeats", type=int, default=10)
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
     print(f"Latency in ms, p50 / p95 ({args.repeats} runs; Keras {args.keras_repeats}); all of a model's views in one "
           f"invoke; {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} (other work on the machine "
           "inflates every figure)\n")
-    print("| variant | threads | invoke (1 view) | invoke (all views) | e2e 1024px JPEG, all views | "
+    print("| model | threads | invoke (1 view) | invoke (all views) | e2e 1024px JPEG, all views | "
           "e2e 512px WebP, all views |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for (variant, threads), row in rows.items():
@@ -146,9 +150,10 @@ def main(argv=None) -> int:
                   f"| {fmt(keras_times['webp512'][mode])} |")
 
     print("\nTargets:")
-    shipped = Detector().info()["variant"]
-    if not any(variant == shipped for variant, _ in rows):
-        print(f"- the shipped variant ({shipped}) is not among the benchmarked models: e2e target not measured")
+    variant = Detector().info()["variant"]
+    shipped = next((name for name in models if name in (variant, f"default ({variant})")), None)
+    if shipped is None:
+        print(f"- the shipped variant ({variant}) is not among the benchmarked models: e2e target not measured")
         return 0
     best = min(rows[(shipped, t)]["jpeg1024"][0] for t in args.threads)
     print(f"- shipped variant ({shipped}) e2e 1024px JPEG with all {rows[(shipped, args.threads[0])]['views']} views, "

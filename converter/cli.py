@@ -6,10 +6,19 @@ Reads v1 runs (the paper's model, the four TTA views) and v2 runs written by `py
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from converter.convert import VARIANTS, GpuIncompatibleError
+
+
+def model_name(value: str) -> str:
+    """A name for a bundled model beside the default: lower-case letters, digits and '-'."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,31}", value) or value in ("default", "float16"):
+        raise argparse.ArgumentTypeError(f"{value!r}: a new name of lower-case letters, digits and '-' (not "
+                                         "default or float16, which --install writes)")
+    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,8 +37,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="parity on the run's primary view only (default: the mean over the run's views; "
                              "the sidecars list the run's views either way)")
     parser.add_argument("--model-version", help="model_version in the sidecar (default: the run's name)")
-    parser.add_argument("--install", action="store_true",
-                        help="copy the recommended variant and float16 into edge_runtime/models/")
+    install = parser.add_mutually_exclusive_group()
+    install.add_argument("--install", action="store_const", const="default",
+                         help="copy the recommended variant and float16 into edge_runtime/models/ as the default")
+    install.add_argument("--install-as", dest="install", metavar="NAME", type=model_name,
+                         help="copy the recommended variant into edge_runtime/models/ as the named model NAME "
+                              "(model-NAME.tflite + .json; e.g. paper), beside the default")
     return parser.parse_args(argv)
 
 

@@ -1,6 +1,7 @@
 """Convert a run into every TFLite variant, check them against the Keras model, write files and report."""
 from __future__ import annotations
 
+import csv
 import shutil
 import sys
 from functools import partial
@@ -26,17 +27,17 @@ CHUNK = 16
 
 
 def load_bases(images: list[tuple[Path, str]], views: Sequence[str], desc: str
-               ) -> tuple[list[dict[str, np.ndarray]], np.ndarray, list[str]]:
-    """The uint8 base pixels `views` need (whole image resized, native-resolution crop) and the 0/1 label of
-    every readable image, plus 'path: reason' for the others."""
-    bases, labels, skipped = [], [], []
+               ) -> tuple[list[dict[str, np.ndarray]], list[tuple[Path, str]], list[str]]:
+    """The uint8 base pixels `views` need (whole image resized, native-resolution crop) of every readable image,
+    those images as (path, label), and 'path: reason' for the others."""
+    bases, readable, skipped = [], [], []
     for path, label in tqdm(images, desc=desc, unit="img", file=sys.stderr):
         try:
             bases.append(base_pixels(load_image(path), views))
-            labels.append(1 if label == "ai" else 0)
+            readable.append((path, label))
         except ImageError as exc:
             skipped.append(f"{path}: {exc.reason}")
-    return bases, np.array(labels), skipped
+    return bases, readable, skipped
 
 
 def calibration_batch(run: Run, size: int, folder: str | None = None) -> np.ndarray:
@@ -63,9 +64,27 @@ def view_batches(bases: list[dict[str, np.ndarray]], views: Sequence[str]):
 
 
 def predict_keras(model: keras.Model, bases: list[dict[str, np.ndarray]], views: Sequence[str]) -> np.ndarray:
-    """P(ai) from the Keras model, the mean over `views` per image."""
-    return np.concatenate([model.predict(batch, verbose=0).reshape(-1, len(views)).mean(axis=1)
+    """P(ai) from the Keras model per image and view: (N, len(views))."""
+    return np.concatenate([model.predict(batch, verbose=0).reshape(-1, len(views))
                            for batch in view_batches(bases, views)])
+
+
+def write_reference(path: Path, images: list[tuple[Path, str]], views: Sequence[str], per_view: np.ndarray) -> None:
+    """keras_reference.csv: image path (below the dataset root where it can be), label, Keras P(ai) per view."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", *(f"p_{view}" for view in views)])
+        for (image, label), row in zip(images, per_view):
+            writer.writerow([data_relative(image), label, *(f"{p:.7f}" for p in row)])
+
+
+def data_relative(path: Path) -> str:
+    """A dataset image's path below its `ai/` or `human/` folder's parent (e.g. ai/source/x.webp), else as given."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in ("ai", "human"):
+            return "/".join(parts[i:])
+    return str(path)
 
 
 def predict_tflite(model_path: Path, bases: list[dict[str, np.ndarray]], views: Sequence[str],
@@ -98,8 +117,11 @@ def convert_variant(graph: keras.Model, variant: str, representative, sidecar, o
 
 def convert_run(run: Run, out_dir: Path, variants=VARIANTS, images: str | None = None, limit: int | None = None,
                 calibration_size: int = 256, calibration_folder: str | None = None,
-                model_version: str | None = None, install: bool = False, views: Sequence[str] | None = None) -> dict:
-    """Write model-<variant>.tflite + .json per variant, model.tflite (the recommended one), parity.json/.md.
+                model_version: str | None = None, install: str | None = None, views: Sequence[str] | None = None
+                ) -> dict:
+    """Write model-<variant>.tflite + .json per variant, model.tflite (the recommended one), parity.json/.md,
+    and keras_reference.csv (the Keras model's P(ai) per image and view, for parity tests without TensorFlow).
+    `install`: None, "default" (install_models) or a name for install_named.
 
     Parity compares the mean over `views` (default: the run's views, the basis of its threshold); the sidecars
     give the runtime the run's views and escalation band whatever `views` is.
@@ -111,8 +133,10 @@ def convert_run(run: Run, out_dir: Path, variants=VARIANTS, images: str | None =
     test_images = labelled_folder(images) if images else run.images("test")
     if not test_images:
         raise ValueError("no parity images: the run has no test split; pass --images DIR (human/ and ai/)")
-    bases, labels, skipped = load_bases(balanced_sample(test_images, limit), views, "parity images")
-    reference = predict_keras(model, bases, views)
+    bases, readable, skipped = load_bases(balanced_sample(test_images, limit), views, "parity images")
+    labels = np.array([1 if label == "ai" else 0 for _, label in readable])
+    per_view = predict_keras(model, bases, views)
+    reference = per_view.mean(axis=1)
 
     graph = delegate_friendly(model)
     graph_diff = max_abs_difference(model, graph, next(view_batches(bases, views[:1])))
@@ -145,8 +169,11 @@ def convert_run(run: Run, out_dir: Path, variants=VARIANTS, images: str | None =
     for suffix in (".tflite", ".json"):
         shutil.copyfile(out_dir / f"model-{recommended}{suffix}", out_dir / f"model{suffix}")
     parity.write_report(report, out_dir)
-    if install:
+    write_reference(out_dir / "keras_reference.csv", readable, views, per_view)
+    if install == "default":
         install_models(out_dir, recommended)
+    elif install:
+        install_named(out_dir, recommended, install)
     return report
 
 
@@ -158,3 +185,9 @@ def install_models(out_dir: Path, default_variant: str) -> None:
     for source, target in pairs:
         for suffix in (".tflite", ".json"):
             shutil.copyfile(out_dir / f"{source}{suffix}", MODELS_DIR / f"{target}{suffix}")
+
+
+def install_named(out_dir: Path, variant: str, name: str) -> None:
+    """Copy one variant into edge_runtime/models/ as the bundled model `name` (model-NAME.tflite + .json)."""
+    for suffix in (".tflite", ".json"):
+        shutil.copyfile(out_dir / f"model-{variant}{suffix}", MODELS_DIR / f"model-{name}{suffix}")

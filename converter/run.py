@@ -81,9 +81,10 @@ def open_run(path: str | Path) -> Run:
             test_split = [(resolve_image(str(image)), LABELS[label]) for image, label, _ in read_test_split(directory)]
     band = threshold.get("unsure_band") or [threshold["threshold"]] * 2
     escalation = threshold.get("escalation_band")
+    views = threshold.get("views")  # v2: the list of views; v1 (the paper's trainer): the string "tta-mean"
     return Run(model_path=model_path, name=directory.name if path.is_dir() or split_rows else model_path.stem,
                threshold=float(threshold["threshold"]), unsure_band=(float(band[0]), float(band[1])),
-               views=tuple(threshold.get("views") or TTA_VIEWS),
+               views=tuple(views) if isinstance(views, list) else TTA_VIEWS,
                escalation_band=(float(escalation[0]), float(escalation[1])) if escalation else None,
                config=config, split_rows=split_rows, test_split=test_split)
 

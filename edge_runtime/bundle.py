@@ -9,7 +9,11 @@ DEFAULT_MODEL = MODELS_DIR / "model.tflite"
 
 
 def bundled_models() -> dict[str, Path]:
-    """Bundled models by short name: 'default' for model.tflite, 'float16' for model-float16.tflite, ..."""
+    """Bundled models by short name: 'default' for model.tflite, NAME for model-NAME.tflite.
+
+    'float16' is the default model's float16 copy (for GPU delegates); 'paper' is the 2025 paper's attention
+    model (MobileNetV2 + squeeze-and-excitation + 256/128/64 head, two-stage training), shipped beside the default.
+    """
     names = {}
     for path in sorted(MODELS_DIR.glob("model*.tflite")):
         names["default" if path.stem == "model" else path.stem[len("model-"):]] = path

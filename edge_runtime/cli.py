@@ -17,6 +17,7 @@ from typing import Iterator
 
 from edge_runtime import explain
 from edge_runtime.adaptive import DEFAULT_MODE, MODES
+from edge_runtime.bundle import bundled_models
 from edge_runtime.detector import DEFAULT_WORKERS, Detector, Result
 from edge_runtime.interpreter import RuntimeMissingError
 from edge_runtime.preprocess import ImageError
@@ -52,7 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=max(DEFAULT_WORKERS, CORES),
                         help=f"decode threads that run ahead of the model (default: the CPU count, at least "
                              f"{DEFAULT_WORKERS})")
-    parser.add_argument("--model", help="a .tflite path or a bundled model name (default: the bundled model)")
+    models = ", ".join(sorted(bundled_models(), key=lambda name: name != "default"))
+    parser.add_argument("--model", help=f"a bundled model ({models}) or a .tflite path (default: default; paper is "
+                                        "the 2025 paper's attention model, compared with the default in "
+                                        "MODEL_CARD.md)")
     parser.add_argument("--threads", type=int, default=CORES,
                         help="interpreter threads (default: the CPU count; the decode threads fill in while the "
                              "model waits for them)")

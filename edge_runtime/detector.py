@@ -1,6 +1,7 @@
 """`Detector`: one TFLite model, the shared preprocessing, adaptive TTA, a pipelined scan, and the verdict."""
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +72,8 @@ def decide(probability: float, threshold: float, unsure_band: Sequence[float]) -
 class Detector:
     """Classifies images as AI-generated or human-made with a TFLite model.
 
-    `model` is None (the bundled default), a .tflite path, or a bundled short name such as "float16";
+    `model` is None (the bundled default), a .tflite path, or a bundled short name such as "paper" (the paper's
+    attention model) or "float16" (see `bundle.bundled_models`);
     its sidecar JSON gives the views (`tta_views`, the first is the primary view), the threshold and the
     unsure band unless they are passed here. `tta` (default 'adaptive') runs the primary view and, only
     when its P is strictly inside the escalation band (sidecar `escalation_band`, else
@@ -102,14 +104,17 @@ class Detector:
         self.escalation_band = (float(band[0]), float(band[1]))
         self.input_size = int(self.metadata.get("input_size", preprocess.INPUT_SIZE))
         self._model_content = self.model_path.read_bytes()
+        self.model_sha256 = hashlib.sha256(self._model_content).hexdigest()
         self._interpreters: dict[int, object] = {}
         input_detail = self._interpreter(1).get_input_details()[0]  # a bad model or delegate fails here
         self._encoders = {views: InputEncoder(views, input_detail)
                           for views in (self.views, self.views[:1], self.views[1:]) if views}
 
     def info(self) -> dict:
-        """The model's sidecar metadata plus the model file, runtime, threads, delegate and TTA settings."""
-        return {**self.metadata, "model_file": self.model_path.name, "runtime": runtime_name(),
+        """The model's sidecar metadata plus the model file and its sha256, runtime, threads, delegate and TTA
+        settings."""
+        return {**self.metadata, "model_file": self.model_path.name,
+                "model_sha256": self.model_sha256, "runtime": runtime_name(),
                 "threads": self.threads, "delegate": self.delegate, "tta": self.tta,
                 "escalation_band": list(self.escalation_band)}
 

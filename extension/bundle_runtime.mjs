@@ -2,7 +2,8 @@
 /**
  * Put the in-browser engine's files into the loadable extension (src/vendor/, generated, not committed):
  * the LiteRT.js runtime from node_modules/@litertjs (installed by `npm ci` from the committed lockfile, which
- * checks every file's integrity) and the bundled default model with its sidecar from edge_runtime/models/.
+ * checks every file's integrity) and the bundled models the extension offers (the default and `paper`) with their
+ * sidecars from edge_runtime/models/.
  * Only the two WASM builds the loader can pick without threads or JSPI are copied (relaxed SIMD, else compat).
  * The one change to a copied file: core's bare import of "@litertjs/wasm-utils" becomes a relative path (no
  * bundler, no import map). Usage:
@@ -20,6 +21,7 @@ const PACKAGES = join(EXTENSION, "node_modules", "@litertjs");
 export const VENDOR = join(EXTENSION, "src", "vendor");
 const WASM_BUILDS = ["litert_wasm_internal", "litert_wasm_compat_internal"];
 const BARE_IMPORT = 'from "@litertjs/wasm-utils";';
+const MODEL_FILES = ["model", "model-paper"]; // the settings' models "default" and "paper" (lib/settings.js MODELS)
 
 /** The pinned version of an npm package from package.json, checked against the installed one. */
 function installedPinned(name) {
@@ -39,9 +41,10 @@ export function vendorFiles() {
   const files = {
     "litert/core.js": Buffer.from(rewriteCoreImport(readFileSync(join(PACKAGES, "core", "dist", "index.js"), "utf8"))),
     "litert/wasm-utils.js": readFileSync(join(PACKAGES, "wasm-utils", "dist", "index.js")),
-    "model/model.tflite": readFileSync(join(MODELS, "model.tflite")),
-    "model/model.json": readFileSync(join(MODELS, "model.json")),
   };
+  for (const stem of MODEL_FILES) {
+    for (const ext of ["tflite", "json"]) files[`model/${stem}.${ext}`] = readFileSync(join(MODELS, `${stem}.${ext}`));
+  }
   for (const build of WASM_BUILDS) {
     for (const ext of ["js", "wasm"]) files[`litert/${build}.${ext}`] = readFileSync(join(PACKAGES, "core", "wasm", `${build}.${ext}`));
   }

@@ -30,8 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
-    parser.add_argument("--model", help='.tflite file or bundled name such as "float16" (default: the bundled '
-                                        'model)')
+    parser.add_argument("--model", help='.tflite file or bundled name such as "paper": the model of requests that '
+                                        'name none (default: the bundled default model)')
+    parser.add_argument("--models", nargs="*", metavar="NAME",
+                        help="bundled models a request may also pick with ?model=NAME (default: paper; none: "
+                             "--models with no name)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="worker processes (gunicorn) or Detectors (waitress); default: min(2, CPUs)")
     parser.add_argument("--threads", type=int, default=4, help="request threads per worker (default: 4)")
@@ -52,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, environ=os.environ) -> Config:
     """Config from the environment and the command line; the Host check follows the bind address, and each
     Detector's interpreter threads are the CPUs divided among the --workers."""
-    overrides = {"model": args.model, "rate_limit": args.rate_limit}
+    overrides = {"model": args.model, "rate_limit": args.rate_limit,
+                 "models": None if args.models is None else tuple(args.models)}
     if args.no_url_fetch:
         overrides["allow_url_fetch"] = False
     if args.json_logs:
@@ -75,7 +79,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         config = build_config(args)
-        bundle.read_sidecar(bundle.resolve_model(config.model))  # a missing model fails here, not in each worker
+        for model in (config.model, *config.models):  # a missing model fails here, not in each worker
+            bundle.read_sidecar(bundle.resolve_model(model))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
 from flask_limiter import Limiter
@@ -15,7 +15,7 @@ from flask_limiter import Limiter
 from edge_runtime.adaptive import DEFAULT_MODE, MODES
 
 from . import fetcher
-from .config import Config, limit_is_off
+from .config import DEFAULT_MODEL_NAME, Config, limit_is_off
 from .detection import Checker
 from .errors import ApiError
 from .metrics import Metrics
@@ -25,11 +25,16 @@ URL_FETCH_THREADS = 4  # concurrent remote fetches within one batch
 
 @dataclass
 class Relay:
-    """What the views need, built once per app by `create_app`."""
+    """What the views need, built once per app by `create_app`: one Checker per served model, "default" first."""
 
     config: Config
-    checker: Checker
+    checkers: Dict[str, Checker]
     metrics: Metrics
+
+    @property
+    def checker(self) -> Checker:
+        """The Checker of the relay's own model (requests without ?model=)."""
+        return self.checkers[DEFAULT_MODEL_NAME]
 
 
 def relay() -> Relay:
@@ -68,13 +73,14 @@ def openapi():
 
 def healthz():
     """Liveness: the process is up and its model is loaded."""
-    checker = relay().checker
-    return jsonify(status="ok", model_loaded=checker.pool.size > 0, model_version=checker.model_version)
+    state = relay()
+    return jsonify(status="ok", model_loaded=state.checker.pool.size > 0, model_version=state.checker.model_version,
+                   models=list(state.checkers))
 
 
 def model():
-    """The served model's sidecar: version, threshold, variant, training data identity, measured figures."""
-    return jsonify(relay().checker.pool.info)
+    """The sidecar of the model `?model=` picks: version, threshold, variant, training data, measured figures."""
+    return jsonify(_checker().pool.info)
 
 
 def metrics():
@@ -85,7 +91,8 @@ def metrics():
         gauges={
             "relay_cache_entries": (len(state.checker.cache), "Results held in the LRU cache."),
             "relay_cache_bytes": (state.checker.cache.bytes, "Bytes held in the LRU cache (about)."),
-            "relay_detectors_idle": (state.checker.pool.idle(), "Detectors not serving a request right now."),
+            "relay_detectors_idle": (sum(checker.pool.idle() for checker in state.checkers.values()),
+                                     "Detectors not serving a request right now (all models)."),
         },
         info={"model_version": info.get("model_version", "unknown"), "variant": info.get("variant", "unknown")},
     )
@@ -94,20 +101,20 @@ def metrics():
 
 def check():
     """Check one image sent as the request body or as multipart field `file`."""
-    tta, trust_metadata = _tta_flag(), _metadata_flag()
-    return jsonify(relay().checker.check(_uploaded_image(), tta=tta, trust_metadata=trust_metadata))
+    checker, tta, trust_metadata = _checker(), _tta_flag(), _metadata_flag()
+    return jsonify(checker.check(_uploaded_image(), tta=tta, trust_metadata=trust_metadata))
 
 
 def explain():
     """Where the model sees signs of generation in one image (body or multipart `file`): a window map of
     P(ai) and the picture tinted by it. About ten checks' work: its own rate limit, one at a time per process."""
-    return jsonify(relay().checker.explain(_uploaded_image()))
+    return jsonify(_checker().explain(_uploaded_image()))
 
 
 def check_url():
     """Fetch a public image URL server-side (through the SSRF guard) and check it."""
     state = relay()
-    tta, trust_metadata = _tta_flag(), _metadata_flag()
+    checker, tta, trust_metadata = _checker(), _tta_flag(), _metadata_flag()
     if not state.config.allow_url_fetch:
         raise ApiError(403, "url fetching is disabled on this server")
     body = _json_body()
@@ -116,7 +123,7 @@ def check_url():
     start = time.perf_counter()
     data = _fetch(body["url"], time.monotonic() + state.config.fetch_timeout_s, state.config)
     fetch_ms = (time.perf_counter() - start) * 1000
-    result = _check_fetched(data, tta, wait_s=state.config.detector_wait_s, trust_metadata=trust_metadata)
+    result = _check_fetched(checker, data, tta, wait_s=state.config.detector_wait_s, trust_metadata=trust_metadata)
     result["timings_ms"]["fetch"] = round(fetch_ms, 3)
     return jsonify(result)
 
@@ -128,7 +135,7 @@ def check_batch():
     """
     state = relay()
     config = state.config
-    tta, trust_metadata = _tta_flag(), _metadata_flag()
+    checker, tta, trust_metadata = _checker(), _tta_flag(), _metadata_flag()
     files, urls = _batch_items()
     count = len(files) + len(urls)
     if count == 0:
@@ -148,9 +155,9 @@ def check_batch():
                 raise item
             wait_s = max(0.0, deadline - time.monotonic())
             if index < len(files):
-                result = state.checker.check(item, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
+                result = checker.check(item, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
             else:
-                result = _check_fetched(item, tta, wait_s=wait_s, trust_metadata=trust_metadata)
+                result = _check_fetched(checker, item, tta, wait_s=wait_s, trust_metadata=trust_metadata)
             results.append({"index": index, "ok": True, **result})
         except ApiError as exc:
             state.metrics.observe_item_error(exc.code)
@@ -197,10 +204,19 @@ def _fetch_item(url, deadline: float, config: Config, budget: ByteBudget) -> Uni
     return data if budget.take(len(data)) else over_budget
 
 
-def _check_fetched(data: bytes, tta: str, wait_s: float, trust_metadata: bool) -> dict:
+def _check_fetched(checker: Checker, data: bytes, tta: str, wait_s: float, trust_metadata: bool) -> dict:
     if not data:
         raise ApiError(422, "the url's file is empty (0 bytes)")
-    return relay().checker.check(data, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
+    return checker.check(data, tta=tta, wait_s=wait_s, trust_metadata=trust_metadata)
+
+
+def _checker() -> Checker:
+    """`?model=`: the Checker of one of the relay's models (default: its own model, `--model`)."""
+    checkers = relay().checkers
+    name = request.args.get("model", DEFAULT_MODEL_NAME).strip().lower() or DEFAULT_MODEL_NAME
+    if name not in checkers:
+        raise ApiError(400, f"model must be one of {', '.join(checkers)}")
+    return checkers[name]
 
 
 def _tta_flag() -> str:

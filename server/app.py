@@ -4,7 +4,9 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 import time
+from functools import partial
 from typing import Callable, Optional
 
 from urllib.parse import urlsplit
@@ -20,7 +22,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from . import api, errors
 from .cache import ResultCache
-from .config import Config, limit_is_off
+from .config import DEFAULT_MODEL_NAME, Config, limit_is_off
 from .detection import Checker, DetectorPool
 from .errors import ApiError
 from .metrics import Metrics
@@ -50,10 +52,15 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     if config.trusted_proxies:  # opt-in: behind N proxies, the client is X-Forwarded-For's Nth address from the end
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)
     metrics = Metrics()
-    pool = DetectorPool(detector_factory, config.detectors, config.detector_wait_s)
-    checker = Checker(pool, ResultCache(config.cache_entries, config.cache_max_bytes), metrics,
-                      explain_wait_s=config.explain_wait_s)
-    app.extensions["relay"] = api.Relay(config, checker, metrics)
+    cache = ResultCache(config.cache_entries, config.cache_max_bytes)
+    explain_slot = threading.Lock()  # one explanation at a time per process, whichever model it asks for
+    checkers = {DEFAULT_MODEL_NAME: Checker(DetectorPool(detector_factory, config.detectors, config.detector_wait_s),
+                                            cache, metrics, config.explain_wait_s, explain_slot)}
+    for name in config.models:  # the bundled models a request may pick with ?model=NAME
+        checkers[name] = Checker(DetectorPool(partial(bundled_detector, name, config), config.detectors,
+                                              config.detector_wait_s), cache, metrics, config.explain_wait_s,
+                                 explain_slot)
+    app.extensions["relay"] = api.Relay(config, checkers, metrics)
     app.extensions["auth_failures"] = AuthFailureLimiter(config.auth_failure_limit)
 
     app.before_request(_start_timer)
@@ -68,6 +75,17 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     app.after_request(_cors_headers)
     app.after_request(_observe)
     return app
+
+
+def bundled_detector(name: str, config: Config):
+    """A Detector of the bundled model `name` (never a path: the names come from the relay's settings)."""
+    from edge_runtime import Detector
+    from edge_runtime.bundle import bundled_models
+
+    models = bundled_models()
+    if name not in models:
+        raise FileNotFoundError(f"models: {name!r} is not bundled ({', '.join(models) or 'none'})")
+    return Detector(model=models[name], threads=config.model_threads)
 
 
 def _start_timer():

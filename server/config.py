@@ -10,13 +10,15 @@ from limits import parse_many
 ENV_PREFIX = "ANIMEART_RELAY_"
 MB = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
+DEFAULT_MODEL_NAME = "default"  # ?model=default (or no ?model) asks for the relay's own model, `Config.model`
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Every knob of the relay. `Config.from_env()` reads ANIMEART_RELAY_<FIELD NAME IN CAPITALS>."""
 
-    model: Optional[str] = None  # a .tflite path; None -> the model bundled with edge_runtime
+    model: Optional[str] = None  # a .tflite path or bundled name; None -> the bundled default; requests name none
+    models: Tuple[str, ...] = ("paper",)  # bundled models a request may also pick with ?model=NAME
     detectors: int = 1  # Detector instances per process; each serves one request at a time
     model_threads: int = 1  # interpreter threads per Detector
     detector_wait_s: float = 30.0  # how long a request waits for a free Detector before a 503
@@ -24,7 +26,7 @@ class Config:
     max_json_bytes: int = 64 * 1024  # JSON bodies of check-url / check-batch
     max_batch_items: int = 16
     max_batch_bytes: int = 32 * MB  # remote files one batch may hold in all (each also <= fetch_max_bytes)
-    cache_entries: int = 4096  # LRU of results keyed by (sha256, model version, tta); 0 turns it off
+    cache_entries: int = 4096  # LRU of results keyed by (image sha256, model file sha256, tta, metadata); 0: off
     cache_max_bytes: int = 64 * MB  # ... and at most this many bytes in all (an explain overlay is ~600 KiB)
     rate_limit: str = "20 per second;600 per minute"  # per client and endpoint; "off" disables
     batch_rate_limit: str = "2 per second;60 per minute"
@@ -57,6 +59,10 @@ class Config:
                      "header_timeout_s", "explain_wait_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in self.models:
+            if name == DEFAULT_MODEL_NAME or not name.replace("-", "").isalnum():
+                raise ValueError(f"models: {name!r} is not a bundled model name (the relay's own model is "
+                                 f"{DEFAULT_MODEL_NAME!r})")
         if self.token is not None and len(self.token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"token must be at least {MIN_TOKEN_LENGTH} characters, got {len(self.token)}")
         if not all(0 < port < 65536 for port in self.fetch_ports):

@@ -51,20 +51,26 @@ class DetectorPool:
 
 
 class Checker:
-    """Answers "is this image AI-made?" for raw bytes, from the cache when it can.
+    """Answers "is this image AI-made?" for raw bytes with one model, from the cache when it can.
 
-    Explanations (about ten checks' work, and an interpreter of explain.BATCH inputs) run one at a time, on a
-    Detector of their own made on first use, so that memory is held once, not by every Detector of the pool.
+    Several Checkers (one per served model) may share one cache: entries are keyed by the model file's sha256
+    (`Detector.info()["model_sha256"]`), so no model ever answers with another's result.
+
+    Explanations (about ten checks' work, and an interpreter of explain.BATCH inputs) run one at a time (per
+    `explain_slot`, which the relay's Checkers share), on a Detector of their own made on first use, so that
+    memory is held once, not by every Detector of the pool.
     Each also takes one place in the pool while it runs: decodes and CPU stay within what the pool allows.
     """
 
-    def __init__(self, pool: DetectorPool, cache: ResultCache, metrics: Metrics, explain_wait_s: float = 10.0):
+    def __init__(self, pool: DetectorPool, cache: ResultCache, metrics: Metrics, explain_wait_s: float = 10.0,
+                 explain_slot: Optional[threading.Lock] = None):
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
         self.model_version = str(pool.info.get("model_version", "unknown"))
+        self.model_id = str(pool.info.get("model_sha256", self.model_version))
         self.explain_wait_s = explain_wait_s
-        self._explain_slot = threading.Lock()
+        self._explain_slot = explain_slot or threading.Lock()
         self._explainer = None
 
     def check(self, data: bytes, tta: str = "adaptive", wait_s: Optional[float] = None,
@@ -79,7 +85,7 @@ class Checker:
             raise ApiError(400, "empty image (0 bytes)")
         start = time.perf_counter()
         sha256 = hashlib.sha256(data).hexdigest()
-        key = (sha256, self.model_version, tta, trust_metadata)
+        key = (sha256, self.model_id, tta, trust_metadata)
         result = self.cache.get(key)
         self.metrics.observe_cache(hit=result is not None)
         if result is not None:
@@ -100,7 +106,7 @@ class Checker:
         if not data:
             raise ApiError(400, "empty image (0 bytes)")
         sha256 = hashlib.sha256(data).hexdigest()
-        key = (sha256, self.model_version, "explain")
+        key = (sha256, self.model_id, "explain")
         answer = self.cache.get(key)
         self.metrics.observe_cache(hit=answer is not None)
         if answer is not None:

@@ -2,8 +2,8 @@
 
 Parity: for 24 real dataset images (both classes; JPEG, PNG and WebP; the smallest, the largest and two between
 of each class and format) the engine's P(ai) is within PARITY_TOLERANCE of `python -m edge_runtime --json` on the
-same bundled model, and every label is the same. End to end: the context-menu check, the error states and page
-scan work with the default setting ("in this browser") while the configured relay port has nothing listening.
+same bundled model, and every label is the same, for both models the extension bundles (default and paper). End to
+end: the context-menu check, the error states and page scan work with the default setting ("in this browser") while the configured relay port has nothing listening.
 Expected verdicts are the Python runtime's own answers for the same files, asked at test time.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from edge_runtime import preprocess
+from edge_runtime.detector import decide
 
 from shadow_support import extension_world
 from test_extension_e2e import (ARTIFACTS, CHROMIUM_ARGS, EXTENSION, REPO, badge_host, badges,  # noqa: F401
@@ -50,9 +51,14 @@ def parity_rows(manifest_rows: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def python_verdicts(manifest_rows, data_root) -> list[tuple[dict, dict]]:
     """(manifest row, `python -m edge_runtime --json` result) for the parity images."""
+    return runtime_verdicts(manifest_rows, data_root, "default")
+
+
+def runtime_verdicts(manifest_rows, data_root, model: str) -> list[tuple[dict, dict]]:
+    """(manifest row, `python -m edge_runtime --json --model MODEL` result) for the parity images."""
     rows = parity_rows(manifest_rows)
     paths = [str(data_root / row["path"]) for row in rows]
-    run = subprocess.run([sys.executable, "-m", "edge_runtime", "--json", *paths], cwd=REPO,
+    run = subprocess.run([sys.executable, "-m", "edge_runtime", "--json", "--model", model, *paths], cwd=REPO,
                          capture_output=True, text=True, timeout=600)
     results = {r["path"]: r for r in map(json.loads, filter(None, run.stdout.splitlines()))}
     assert set(results) == set(paths), run.stderr[-2000:]
@@ -81,34 +87,39 @@ def engine_browser(chromium_path, tmp_path_factory):
             context.close()
 
 
-def engine_check(page, data: bytes, tta: str) -> dict:
+def engine_check(page, data: bytes, tta: str, model: str = "default") -> dict:
     """The engine's answer for image bytes, asked in an extension page that loads engine/host.js."""
-    return page.evaluate("""async ([data, tta]) => {
+    return page.evaluate("""async ([data, tta, model]) => {
         const host = await import('./host.js');
         const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
-        return host.answerEngineRequest({type: 'check', bytes, tta});
-    }""", [base64.b64encode(data).decode(), tta])
+        return host.answerEngineRequest({type: 'check', bytes, tta, model});
+    }""", [base64.b64encode(data).decode(), tta, model])
 
 
-def test_browser_engine_matches_the_python_runtime(engine_browser, python_verdicts, data_root):
+@pytest.mark.parametrize("model", ["default", "paper"])  # the extension's model setting, both bundled models
+def test_browser_engine_matches_the_python_runtime(engine_browser, python_verdicts, manifest_rows, data_root, model):
     context, worker = engine_browser
     page = context.new_page()
     page.goto(worker.url.replace("background.js", "engine/offscreen.html"))
+    verdicts = python_verdicts if model == "default" else runtime_verdicts(manifest_rows, data_root, model)
     rows = []
-    for row, expected in python_verdicts:
-        answer = engine_check(page, (data_root / row["path"]).read_bytes(), expected["tta"])
+    for row, expected in verdicts:
+        answer = engine_check(page, (data_root / row["path"]).read_bytes(), expected["tta"], model)
         assert "result" in answer, f"{row['path']}: {answer}"
         got = answer["result"]
         rows.append({"path": row["path"], "label": row["label"], "format": row["format"], "size": f"{row['width']}x{row['height']}",
                      "python": expected["probability"], "browser": got["probability"],
                      "diff": abs(got["probability"] - expected["probability"]),
-                     "python_label": expected["label"], "browser_label": got["label"],
+                     # the model's label: the engine leaves the metadata rule to the checker (lib/checker.js)
+                     "python_label": decide(expected["probability"], expected["threshold"], expected["unsure_band"]),
+                     "browser_label": got["label"],
                      "views_run": [got["views_run"], expected.get("views_run")]})
+        assert got["model_version"] == expected["model_version"], row["path"]
     page.close()
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "browser-engine-parity.json").write_text(json.dumps(rows, indent=1))
+    (ARTIFACTS / f"browser-engine-parity-{model}.json").write_text(json.dumps(rows, indent=1))
     diffs = [r["diff"] for r in rows]
-    print(f"\nparity on {len(rows)} images: max |dP| {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}, "
+    print(f"\n{model}: parity on {len(rows)} images: max |dP| {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}, "
           f"labels equal {sum(r['python_label'] == r['browser_label'] for r in rows)}/{len(rows)}")
     assert len(rows) >= 20
     assert {(r["label"], r["format"]) for r in rows} == {(label, f) for label in ("ai", "human") for f in FORMATS}
@@ -279,4 +290,30 @@ def test_badge_details_show_metadata_evidence_and_the_heatmap_on_request(engine_
     assert size[0] > 0 and abs(size[0] / size[1] - 512 / 768) < 0.02
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "extension-badge-evidence-heatmap.png"))
+    page.close()
+
+
+def test_the_model_setting_switches_the_in_browser_model_and_forgets_cached_verdicts(engine_browser, site, confident,
+                                                                                      manifest_rows, data_root):
+    """Settings {model: "paper"}: the context-menu check answers with the paper model (its version, the Python
+    runtime's P for `--model paper`), not with the default's cached verdict for the same image; back to default."""
+    context, worker = engine_browser
+    image = confident[0]
+    paper = dict((row["path"], verdict) for row, verdict in runtime_verdicts(manifest_rows, data_root, "paper"))
+    expected = paper[image["row"]["path"]]
+    page_url = site.add_page("engine-model.html", f'<div class="gallery"><img src="{image["name"]}" alt=""></div>')
+    page, tab_id = open_page(context, worker, page_url)
+    relay_url = worker.evaluate("async () => (await chrome.storage.local.get('settings')).settings.relayUrl")
+    default = context_menu_check(worker, tab_id, image["url"])
+    assert default["details"]["modelVersion"] == image["verdict"]["model_version"]
+    try:
+        worker.evaluate("url => chrome.storage.local.set({settings: {relayUrl: url, model: 'paper'}})", relay_url)
+        badge = context_menu_check(worker, tab_id, image["url"])
+        assert badge["details"]["modelVersion"] == expected["model_version"] != default["details"]["modelVersion"]
+        assert badge["details"]["engine"] == "browser"
+        assert badge["details"]["probability"] == pytest.approx(expected["probability"], abs=PARITY_TOLERANCE)
+    finally:
+        worker.evaluate("url => chrome.storage.local.set({settings: {relayUrl: url}})", relay_url)
+    assert context_menu_check(worker, tab_id, image["url"])["details"]["modelVersion"] == \
+        image["verdict"]["model_version"]
     page.close()

@@ -1,6 +1,6 @@
 """The extension's JavaScript preprocessing (extension/src/lib/pixels.js, run by Node) against edge_runtime's on real
 dataset images: the model input tensor for every view kind, whole-image and native-resolution crop, must be
-identical byte for byte to `quantise(preprocess.view_batch(...))` with the bundled model's input type (float32, or
+identical byte for byte to `quantise(preprocess.view_batch(...))` with each bundled model's (default, paper) input type (float32, or
 int8/uint8 with its quantisation), from the same decoded RGB pixels. (Decoding itself differs between browsers and Pillow; the browser parity test
 covers that.)"""
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,8 +37,8 @@ process.stdout.write(JSON.stringify({ input: io.input, tensor: Buffer.from(out.b
 """
 
 
-def js_tensor(img: Image.Image) -> tuple[dict, np.ndarray]:
-    request = {"model": str(bundle.DEFAULT_MODEL), "views": VIEWS, "width": img.width, "height": img.height,
+def js_tensor(img: Image.Image, model: Path) -> tuple[dict, np.ndarray]:
+    request = {"model": str(model), "views": VIEWS, "width": img.width, "height": img.height,
                "data": base64.b64encode(np.asarray(img, dtype=np.uint8).tobytes()).decode()}
     run = subprocess.run(["node", "--input-type=module", "-e", ENCODE_IN_NODE], cwd=REPO, input=json.dumps(request),
                          capture_output=True, text=True, timeout=120, check=True)
@@ -46,13 +47,10 @@ def js_tensor(img: Image.Image) -> tuple[dict, np.ndarray]:
     return answer["input"], np.frombuffer(base64.b64decode(answer["tensor"]), dtype=dtype)
 
 
-@pytest.fixture(scope="module")
-def input_detail() -> dict:
-    interpreter = make_interpreter(bundle.DEFAULT_MODEL.read_bytes(), None, None)
-    return interpreter.get_input_details()[0]
-
-
-def test_javascript_views_equal_the_runtimes_byte_for_byte(manifest_rows, data_root, input_detail):
+@pytest.mark.parametrize("name", ["default", "paper"])  # the models the extension bundles
+def test_javascript_views_equal_the_runtimes_byte_for_byte(manifest_rows, data_root, name):
+    model = bundle.bundled_models()[name]
+    input_detail = make_interpreter(model.read_bytes(), None, None).get_input_details()[0]
     by_short_side = sorted(manifest_rows, key=lambda r: (min(int(r["width"]), int(r["height"])), r["sha256"]))
     rows = [r for source, n in SOURCES.items() for r in [r for r in manifest_rows if r["source"] == source][:n]]
     paths = [data_root / r["path"] for r in rows + by_short_side[:2]]
@@ -60,7 +58,7 @@ def test_javascript_views_equal_the_runtimes_byte_for_byte(manifest_rows, data_r
     for path in paths:
         img = preprocess.load_image(path)
         sizes.add(img.size)
-        js_input, tensor = js_tensor(img)
+        js_input, tensor = js_tensor(img, model)
         assert js_input["type"] == np.dtype(input_detail["dtype"]).name
         if js_input["type"] != "float32":
             assert js_input["scale"] == pytest.approx(input_detail["quantization"][0], rel=1e-7)

@@ -85,7 +85,7 @@ def test_healthz(client, reference):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "model_loaded": True,
-                                   "model_version": reference.info()["model_version"]}
+                                   "model_version": reference.info()["model_version"], "models": ["default", "paper"]}
 
 
 def test_model_reports_the_sidecar(client, reference):

@@ -34,13 +34,18 @@ async function getCache() {
 // The in-browser engine: in the offscreen document (Chromium), or right here where there is a DOM (Firefox).
 const browserEngine = createBrowserEngine({ api, inProcess: typeof document === "undefined" ? null : answerEngineRequest });
 async function getBrowserEngine() {
-  const { engine, tta } = await loadSettings(api.storage.local);
-  return engine === "browser" ? { ...browserEngine, check: (bytes) => browserEngine.check(bytes, tta) } : null;
+  const { engine, tta, model } = await loadSettings(api.storage.local);
+  if (engine !== "browser") return null;
+  return {
+    check: (bytes) => browserEngine.check(bytes, tta, model),
+    explain: (bytes) => browserEngine.explain(bytes, model),
+    info: () => browserEngine.info(model),
+  };
 }
 
 async function getRelay() {
-  const { relayUrl, token, tta } = await loadSettings(api.storage.local);
-  return createRelayClient({ baseUrl: relayUrl, token, tta });
+  const { relayUrl, token, tta, model } = await loadSettings(api.storage.local);
+  return createRelayClient({ baseUrl: relayUrl, token, tta, model });
 }
 
 // The worker's own fetch: with a host permission for the image's site it is not subject to CORS.
@@ -130,11 +135,11 @@ const resyncScanScripts = () => loadScanSites(api.storage.local).then(syncScanSc
 api.runtime.onStartup.addListener(resyncScanScripts);
 api.permissions.onRemoved.addListener(resyncScanScripts);
 
-// Verdicts from another relay or engine may come from another model: forget them when either changes.
+// Verdicts from another relay, engine or model setting may come from another model: forget them when one changes.
 api.storage.onChanged.addListener((changes, area) => {
   const change = changes.settings;
   const changed = (field) => change.oldValue?.[field] !== change.newValue?.[field];
-  if (area === "local" && change && (changed("relayUrl") || changed("engine"))) {
+  if (area === "local" && change && (changed("relayUrl") || changed("engine") || changed("model"))) {
     getCache().then((verdicts) => verdicts.clear()).then(() => api.storage.session.remove(CACHE_KEY)).catch(console.error);
   }
 });

@@ -129,3 +129,16 @@ test("Firefox: the background page answers in-process with the bytes themselves"
   assert.equal(asked[0].bytes, images[0].bytes);
   assert.equal(asked[0].type, "check");
 });
+
+test("the model setting travels with every request, in both browsers; the default model unless one is named", async () => {
+  const api = fakeChrome((message) => ({ result: { model: message.model }, info: { model: message.model } }));
+  const engine = createBrowserEngine({ api });
+  assert.equal((await engine.check(images[0].bytes, "always", "paper")).model, "paper");
+  assert.equal((await engine.check(images[0].bytes)).model, "default");
+  assert.deepEqual(await engine.info("paper"), { model: "paper" });
+  assert.deepEqual(api.log.messages.map((m) => [m.type, m.model, m.tta]), [["check", "paper", "always"], ["check", "default", "adaptive"], ["info", "paper", undefined]]);
+  const asked = [];
+  const firefox = createBrowserEngine({ api: {}, inProcess: async (request) => (asked.push(request), { explanation: {} }) });
+  await firefox.explain(images[0].bytes, "paper");
+  assert.equal(asked[0].model, "paper");
+});

@@ -131,6 +131,21 @@ test("checks ask for the configured TTA mode", async () => {
   }
 });
 
+test("checks, explanations and the model's details ask for the configured model; the default one adds nothing", async () => {
+  reply = () => ({ body: verdict });
+  const paper = createRelayClient({ baseUrl, tta: "always", model: "paper" });
+  await paper.checkBytes(new Uint8Array([1, 2, 3]), "image/png");
+  assert.equal(received.url, "/api/v1/check?tta=always&model=paper");
+  await paper.checkBatchUrls(["http://a/1", "http://a/2"]);
+  assert.equal(received.url, "/api/v1/check-batch?tta=always&model=paper");
+  await paper.explain(new Uint8Array([1]), "image/png");
+  assert.equal(received.url, "/api/v1/explain?model=paper");
+  await paper.model();
+  assert.equal(received.url, "/api/v1/model?model=paper");
+  await createRelayClient({ baseUrl, model: "default" }).model();
+  assert.equal(received.url, "/api/v1/model");
+});
+
 test("a 'too small to judge' answer is kind too-small with the image's size", async () => {
   const reason = "too small to judge: 600x30 pixels (needs at least 32 px on the short side and at most 16:1)";
   reply = () => ({ status: 422, body: { error: { code: 422, reason } } });

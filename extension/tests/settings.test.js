@@ -35,7 +35,10 @@ test("form input is normalised: trailing slash, numbers from strings, blanks to 
     minImageSide: 128,
     tta: "always",
     trustMetadata: true,
+    model: "default",
   });
+  assert.equal(validateSettings({ model: "paper" }).settings.model, "paper");
+  assert.match(validateSettings({ model: "../model" }).errors.model, /default, paper/);
   assert.equal(validateSettings({ trustMetadata: false }).settings.trustMetadata, false);
   assert.match(validateSettings({ trustMetadata: "no" }).errors.trustMetadata, /true or false/);
   assert.equal(validateSettings({}).settings.engine, "browser", "the in-browser engine is the default");

@@ -20,6 +20,7 @@ const ELEMENT_TYPES = { float32: 1, uint8: 3, int8: 9 };
 // edge_runtime.adaptive.DEFAULT_WIDENING: without a sidecar `escalation_band`, the unsure band widened 2x.
 const DEFAULT_WIDENING = 2;
 const TTA_MODES = ["adaptive", "always", "never"];
+const BUNDLED_MODELS = ["default", "paper"]; // extension/bundle_runtime.mjs vendors these
 
 /** Why an image got no verdict: kind is "unreadable", "too-large" or "too-small", as the relay's errors. */
 export class ImageError extends Error {
@@ -37,13 +38,16 @@ function decide(probability, threshold, [low, high]) {
 }
 
 /**
- * Load the runtime (once per page) and the bundled model; resolves to {check(bytes, tta), info}. accelerator:
- * "wasm" (the CPU, default) or "webgpu" (only where the browser offers a WebGPU adapter; for benchmarks).
+ * Load the runtime (once per page) and a bundled model: "default" (vendor/model/model.tflite) or "paper"
+ * (vendor/model/model-paper.tflite), as edge_runtime.bundle names them; resolves to {check(bytes, tta), info}.
+ * accelerator: "wasm" (the CPU, default) or "webgpu" (only where the browser offers a WebGPU adapter; for benchmarks).
  */
-export async function createEngine({ accelerator = "wasm" } = {}) {
+export async function createEngine({ accelerator = "wasm", model: name = "default" } = {}) {
+  if (!BUNDLED_MODELS.includes(name)) throw new Error(`no bundled model ${JSON.stringify(name)}`);
+  const stem = name === "default" ? "model" : `model-${name}`;
   const [metadata, modelBytes] = await Promise.all([
-    fetch(new URL("model/model.json", VENDOR)).then((response) => response.json()),
-    fetch(new URL("model/model.tflite", VENDOR)).then((response) => response.arrayBuffer()).then((b) => new Uint8Array(b)),
+    fetch(new URL(`model/${stem}.json`, VENDOR)).then((response) => response.json()),
+    fetch(new URL(`model/${stem}.tflite`, VENDOR)).then((response) => response.arrayBuffer()).then((b) => new Uint8Array(b)),
   ]);
   const liteRt = await (getGlobalLiteRtPromise() ?? loadLiteRt(new URL("litert/", VENDOR).href));
   const wasm = liteRt.liteRtWasm;

@@ -45,14 +45,14 @@ export function createBrowserEngine({ api, inProcess = null }) {
     await creating;
   }
 
-  async function ask(type, bytes = null, tta = undefined) {
+  async function ask(type, { bytes = null, tta = undefined, model = "default" } = {}) {
     let answer;
     try {
       if (inProcess) {
-        answer = await inProcess({ type, bytes, tta });
+        answer = await inProcess({ type, bytes, tta, model });
       } else {
         await ensureOffscreenDocument();
-        answer = await api.runtime.sendMessage({ target: "offscreen-engine", type, data: bytes ? bytesToBase64(bytes) : null, tta });
+        answer = await api.runtime.sendMessage({ target: "offscreen-engine", type, data: bytes ? bytesToBase64(bytes) : null, tta, model });
       }
     } catch (error) {
       throw new EngineError("engine-error", `the in-browser engine did not start: ${error.message}`);
@@ -63,17 +63,20 @@ export function createBrowserEngine({ api, inProcess = null }) {
   }
 
   return {
-    /** The verdict on image bytes (Uint8Array), shaped like the relay's, with engine: "browser"; tta as the relay's. */
-    async check(bytes, tta = "adaptive") {
+    /**
+     * The verdict on image bytes (Uint8Array), shaped like the relay's, with engine: "browser"; tta as the relay's;
+     * model: a bundled model name (settings.MODELS).
+     */
+    async check(bytes, tta = "adaptive", model = "default") {
       if (bytes.byteLength > MAX_IMAGE_BYTES) throw new EngineError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
-      return { ...(await ask("check", bytes, tta)).result, engine: "browser" };
+      return { ...(await ask("check", { bytes, tta, model })).result, engine: "browser" };
     },
     /** The window map of image bytes (edge_runtime.explain), shaped like the relay's /api/v1/explain. */
-    async explain(bytes) {
+    async explain(bytes, model = "default") {
       if (bytes.byteLength > MAX_IMAGE_BYTES) throw new EngineError("too-large", `file over ${MAX_IMAGE_BYTES / 1048576} MB`);
-      return (await ask("explain", bytes)).explanation;
+      return (await ask("explain", { bytes, model })).explanation;
     },
-    /** The engine's model and runtime details. */
-    info: async () => (await ask("info")).info,
+    /** The model's and runtime's details. */
+    info: async (model = "default") => (await ask("info", { model })).info,
   };
 }

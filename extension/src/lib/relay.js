@@ -46,12 +46,15 @@ export function relayErrorFrom(status, body, retryAfterHeader = null) {
 
 /**
  * Make a client for the relay at baseUrl. `fetch` is injectable for tests; every request times out after timeoutMs.
- * Checks ask for the TTA mode `tta` (adaptive, always or never). Methods resolve to the relay's JSON and reject
- * with RelayError.
+ * Checks ask for the TTA mode `tta` (adaptive, always or never); checks, explanations and the model's details ask
+ * for `model` (the relay's `?model=`: "default", its own model, is left out of the URL). Methods resolve to the
+ * relay's JSON and reject with RelayError.
  */
-export function createRelayClient({ baseUrl, token = "", tta = "adaptive", fetch = globalThis.fetch, timeoutMs = 60000 }) {
+export function createRelayClient({ baseUrl, token = "", tta = "adaptive", model = "default", fetch = globalThis.fetch, timeoutMs = 60000 }) {
   const base = baseUrl.replace(/\/+$/, "");
-  const query = `?tta=${encodeURIComponent(tta)}`;
+  const modelQuery = model === "default" ? "" : `model=${encodeURIComponent(model)}`;
+  const query = `?tta=${encodeURIComponent(tta)}${modelQuery ? `&${modelQuery}` : ""}`;
+  const modelOnly = modelQuery ? `?${modelQuery}` : "";
 
   async function request(path, { method = "GET", body, headers = {} } = {}) {
     if (token) headers = { ...headers, Authorization: `Bearer ${token}` };
@@ -81,7 +84,7 @@ export function createRelayClient({ baseUrl, token = "", tta = "adaptive", fetch
   return {
     baseUrl: base,
     health: () => request("/healthz"),
-    model: () => request("/api/v1/model"),
+    model: () => request(`/api/v1/model${modelOnly}`),
 
     /** Check image bytes (Uint8Array). */
     checkBytes: (bytes, type) =>
@@ -89,7 +92,7 @@ export function createRelayClient({ baseUrl, token = "", tta = "adaptive", fetch
 
     /** Where the model sees signs of generation in image bytes: POST /api/v1/explain. */
     explain: (bytes, type) =>
-      request("/api/v1/explain", { method: "POST", body: bytes, headers: { "Content-Type": imageType(type) } }),
+      request(`/api/v1/explain${modelOnly}`, { method: "POST", body: bytes, headers: { "Content-Type": imageType(type) } }),
 
     /** Ask the relay to fetch and check an image URL itself. */
     checkUrl: (url) => request(`/api/v1/check-url${query}`, jsonBody({ url })),

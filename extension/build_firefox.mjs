@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Write the Firefox (121+) variant of the extension: the same files as src/, with a manifest whose background is
+ * Write the Firefox (140+: ESR 140 and newer) variant of the extension: the same files as src/, with a manifest whose background is
  * an event page (`background.scripts`) instead of a service worker, and a Gecko id. Usage:
  *   node extension/build_firefox.mjs [output directory, default build/firefox at the repository root]
  */
@@ -9,7 +9,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const GECKO_ID = "animeart-detector@example.org";
-export const FIREFOX_MIN_VERSION = "121.0";
+// The oldest Firefox the end-to-end tests run on (ESR 140), which also reads every manifest key used here
+// (optional_host_permissions from 128, data_collection_permissions from 140; on Android from 142).
+export const FIREFOX_MIN_VERSION = "140.0";
+export const FIREFOX_ANDROID_MIN_VERSION = "142.0";
 
 /** The Firefox manifest for a Chromium manifest object. */
 export function firefoxManifest(chromium) {
@@ -19,8 +22,6 @@ export function firefoxManifest(chromium) {
     background: { scripts: [background.service_worker], type: background.type },
     // The background page has a DOM and hosts the in-browser engine itself: no offscreen document.
     permissions: (rest.permissions ?? []).filter((permission) => permission !== "offscreen"),
-    // Firefox before 128 reads optional host patterns from optional_permissions only.
-    optional_permissions: [...(rest.optional_permissions ?? []), ...(rest.optional_host_permissions ?? [])],
     browser_specific_settings: {
       gecko: {
         id: GECKO_ID,
@@ -28,6 +29,7 @@ export function firefoxManifest(chromium) {
         // Images go only to the relay the user runs and configures (loopback by default); nothing to the developer.
         data_collection_permissions: { required: ["none"] },
       },
+      gecko_android: { strict_min_version: FIREFOX_ANDROID_MIN_VERSION },
     },
   };
 }

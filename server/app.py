@@ -152,12 +152,15 @@ def _observe(response):
         "path": request.full_path.rstrip("?"),
         "status": response.status_code,
         "ms": round(seconds * 1000, 1),
-        "bytes": response.calculate_content_length(),
+        # Static files stream from disk (no body to measure) but declare their Content-Length.
+        "bytes": response.content_length if response.content_length is not None
+        else response.calculate_content_length(),
     }
     if state.config.json_logs:
         access_log.info(json.dumps(fields))
     else:
         path = json.dumps(fields["path"])[1:-1]  # control characters escaped: one request, one line
-        access_log.info('%s "%s %s" %s %.1fms %sB', fields["client"], fields["method"], path,
-                        fields["status"], fields["ms"], fields["bytes"])
+        size = "-" if fields["bytes"] is None else f"{fields['bytes']}B"  # "-": length unknown (streamed)
+        access_log.info('%s "%s %s" %s %.1fms %s', fields["client"], fields["method"], path,
+                        fields["status"], fields["ms"], size)
     return response

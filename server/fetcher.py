@@ -67,6 +67,22 @@ def is_public_address(address: str) -> bool:
                                  or ip.is_reserved or ip.is_unspecified)
 
 
+def is_host_name(host: str) -> bool:
+    """An IP literal, or dot-separated labels of 1-63 letters, digits, '-' or '_' (253 characters at most).
+
+    Python's IDNA codec maps some characters to spaces ("\u00af" -> "xn-- -3bb"); http.client refuses those.
+    """
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return len(host) <= 253 and all(
+        0 < len(label) <= 63 and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in label)
+        for label in labels)
+
+
 def resolve(host: str, port: int) -> List[str]:
     """Every address `host` resolves to for a TCP connection (the one lookup per hop)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -111,6 +127,8 @@ def check_target(url: str, deadline: float, ports: Optional[Collection[int]] = N
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise ApiError(400, "malformed url: bad host name") from None
+    if not is_host_name(host):
+        raise ApiError(400, "malformed url: bad host name")
     port = port or (443 if parts.scheme == "https" else 80)
     if ports is not None and port not in ports:
         raise ApiError(403, f"url refused: port {port} is not allowed (allowed: {', '.join(map(str, ports))})")

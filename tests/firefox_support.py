@@ -2,12 +2,14 @@
 
 Two protocols, both built into Firefox:
 - WebDriver BiDi (`--remote-debugging-port`) installs the add-on temporarily (`webExtension.install`), opens
-  and navigates tabs, runs script in web pages, moves the mouse and takes screenshots. With
-  `--remote-allow-system-access` it also reaches the browser's own window (`moz:scope: "chrome"`), where the
-  context menu lives.
+  and navigates tabs (to extension pages too, with `--remote-allow-system-access`), runs script in web pages,
+  moves the mouse and takes screenshots.
 - BiDi does not reach extension documents (the background page, the popup, the options page), so script runs
   there through the Remote Debugging Protocol (`--start-debugger-server`), the one about:debugging's "Inspect"
   and web-ext use: a watcher on the add-on lists its documents, and each document's console evaluates script.
+  The same protocol reaches the browser's own window (browser.xhtml, where the context menu lives): the parent
+  process's target, as the Browser Toolbox uses it. (BiDi's `moz:scope: "chrome"` does too from Firefox 141 on,
+  but ESR 140's `browsingContext.getTree` ignores it and lists tabs only.)
 
 Every script returns JSON: the helpers wrap it in `JSON.stringify(await ...)` and parse the answer.
 """
@@ -27,6 +29,9 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 FIREFOX = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
+# The extension's floor, the oldest Firefox these tests support: one number, in the Firefox build script.
+MIN_VERSION = int(re.search(r'FIREFOX_MIN_VERSION = "(\d+)', (Path(__file__).parents[1] / "extension" /
+                                                           "build_firefox.mjs").read_text())[1])
 STARTUP_TIMEOUT_S = 60
 CALL_TIMEOUT_S = 60
 
@@ -272,6 +277,12 @@ class Firefox:
         if not Path(FIREFOX).exists():
             raise FileNotFoundError(f"{FIREFOX} is missing: install Debian's firefox-esr "
                                     "(apt-get install firefox-esr; `make test` does it as root)")
+        version = subprocess.run([FIREFOX, "--version"], capture_output=True, text=True, timeout=30).stdout
+        major = re.search(r"(\d+)\.", version)
+        if not major or int(major[1]) < MIN_VERSION:
+            raise BrowserError(f"{FIREFOX} is {version.strip() or 'of unknown version'}; the extension and these tests "
+                               f"need Firefox {MIN_VERSION} or newer: sudo apt-get update && sudo apt-get install "
+                               "firefox-esr (`make test` does it as root)")
         profile.mkdir(parents=True, exist_ok=True)
         downloads.mkdir(parents=True, exist_ok=True)
         prefs = dict(PREFS, **{"browser.download.dir": str(downloads)})
@@ -294,6 +305,7 @@ class Firefox:
             time.sleep(0.2)
         self.bidi = Bidi(found[1].decode())
         self.rdp = Rdp(self.rdp_port)
+        self.chrome_console: str | None = None
 
     def install(self, path: Path) -> Addon:
         """Install the add-on at path temporarily (as about:debugging's "Load Temporary Add-on" does)."""
@@ -301,10 +313,16 @@ class Firefox:
                                       extensionData={"type": "path", "path": str(path.resolve())})
         return Addon(self.rdp, installed["extension"])
 
-    def chrome_window(self) -> str:
-        """The browsing context of the browser window itself (browser.xhtml), for its menus."""
-        tree = self.bidi.command("browsingContext.getTree", **{"moz:scope": "chrome"})["contexts"]
-        return next(c["context"] for c in tree if c["url"].endswith("browser.xhtml"))
+    def chrome_evaluate(self, function: str, *args):
+        """Call `function` (JS source) in the browser window itself (browser.xhtml), where its menus live; its
+        result, through JSON."""
+        if self.chrome_console is None:
+            process = self.rdp.request("root", "getProcess", id=0)["processDescriptor"]["actor"]
+            target = self.rdp.request(process, "getTarget")["process"]
+            if not target.get("url", "").endswith("browser.xhtml"):
+                raise BrowserError(f"the parent process's target is {target.get('url')}, not the browser window")
+            self.chrome_console = target["consoleActor"]
+        return js_result(self.rdp.evaluate(self.chrome_console, js_call(function, *args)), function)
 
     def new_tab(self, url: str | None = None) -> str:
         context = self.bidi.command("browsingContext.create", type="tab")["context"]

@@ -52,14 +52,17 @@ def run_cli(capsys, *args):
 
 def test_table_lists_every_file_and_fails_for_bad_ones(capsys, mixed, expected):
     root, good = mixed
-    code, out, err = run_cli(capsys, root, "--no-progress")
+    code, out, err = run_cli(capsys, root)
     assert code == 1
     lines = out.strip().splitlines()
     assert lines[0].split() == ["LABEL", "P(AI)", "MS", "FILE"]
     rows, legend = lines[1:-3], lines[-3:-1]
     assert len(rows) == len(good) + len(BAD)  # README.txt is not scanned
+    threshold, (low, high) = Detector().threshold, Detector().unsure_band
     assert legend == ["ai = likely AI-generated; human = no clear sign of AI; unsure = unsure: the model cannot tell.",
-                      f"P(AI) is the AI score. {wording.CAVEAT}"]
+                      f"P(AI) is the AI score: ai from {threshold:.1%} (this model's threshold), unsure between "
+                      f"{low:.1%} and {high:.1%}. {wording.CAVEAT}"]
+    assert "\r" not in err and "img/s" not in err  # stderr is no terminal here: no progress bar in logs
     by_file = {row.split()[3]: row for row in rows}
     for path in good:
         label, probability = by_file[path].split()[:2]

@@ -31,8 +31,6 @@ from trainer.loso import Recipe
 from trainer.model import build_model
 from trainer.ship import full_model
 
-# Keras' predict on numpy 2 warns about __array__(copy=...) on every call: noise, not our code.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 SOURCES = ("wfjsw-prompt-builder", "wfjsw-prompt-builder-facecrops", "jamesflare-codex",
            "danbooru-facecrops", "agbooks-2021", "frenzyexists-wallpapers-2021")
 

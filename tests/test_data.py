@@ -22,14 +22,15 @@ def manifest_split(data_root):
 
 def test_manifest_split_is_stratified_64_16_20(manifest_split):
     samples, parts, report = manifest_split
-    assert sum(len(v) for v in parts.values()) == len(samples) == 3614
+    assert sum(len(v) for v in parts.values()) == len(samples) == 2709  # data v3
     for label in range(len(LABELS)):
         total = sum(s.label == label for s in samples)
         shares = {name: sum(s.label == label for s in items) / total for name, items in parts.items()}
         assert shares["test"] == pytest.approx(0.20, abs=0.01)
         assert shares["val"] == pytest.approx(0.16, abs=0.01)
         assert shares["train"] == pytest.approx(0.64, abs=0.01)
-    assert report["multi_image_groups"] >= 617  # every AI face crop shares a group with its render
+    face_crops = sum(s.source == "wfjsw-prompt-builder-facecrops" for s in samples)
+    assert report["multi_image_groups"] >= face_crops == 439  # every AI face crop shares a group with its render
 
 
 def test_no_group_or_near_duplicate_straddles_splits(manifest_split):

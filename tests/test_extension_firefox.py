@@ -102,14 +102,13 @@ def context_menu_check(browser, context, selector: str, image_url: str) -> dict:
     """Right-click the image, choose "Check if AI-generated" in Firefox's context menu; the badge it gets (badges
     are keyed by the image URL's first 300 characters)."""
     mouse(browser, context, *visible_point(browser, context, selector), button=2)
-    chrome = browser.chrome_window()
-    items = wait_for(lambda: browser.bidi.evaluate(chrome, """label => {
+    items = wait_for(lambda: browser.chrome_evaluate("""label => {
         const menu = document.getElementById('contentAreaContextMenu');
         if (menu.state !== 'open') return null;
         return Array.from(menu.querySelectorAll('menuitem')).filter(i => !i.hidden).map(i => i.label); }""",
                                                    MENU_LABEL), "Firefox's context menu to open")
     assert MENU_LABEL in items, f"the extension's item is not in the image's context menu: {items}"
-    browser.bidi.evaluate(chrome, """label => {
+    browser.chrome_evaluate("""label => {
         const menu = document.getElementById('contentAreaContextMenu');
         menu.activateItem(Array.from(menu.querySelectorAll('menuitem')).find(i => i.label === label)); }""",
                           MENU_LABEL)

@@ -448,11 +448,14 @@ def test_one_log_line_per_request(client, caplog):
         client.get("/healthz")
         client.post("/api/v1/check", data=b"junk", content_type="image/png")
         client.get("/nope%0Aforged-line")
+        static = client.get("/")
+        static.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "server.access"]
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert '"GET /healthz" 200' in lines[0]
     assert '"POST /api/v1/check" 422' in lines[1]
     assert "\n" not in lines[2] and "404" in lines[2]
+    assert lines[3].endswith(f" {static.content_length}B") and static.content_length > 0  # a file from disk
 
 
 def test_json_logs(caplog):

@@ -8,6 +8,8 @@ from dataclasses import fields
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if not sys.stderr.isatty():  # a log file, not a terminal: one progress update every 30 s (tqdm reads TQDM_*)
+    os.environ.setdefault("TQDM_MININTERVAL", "30")
 
 
 def config_arguments(parser: argparse.ArgumentParser) -> None:

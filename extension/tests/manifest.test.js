@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { buildFirefox, FIREFOX_MIN_VERSION } from "../build_firefox.mjs";
+import { buildFirefox, FIREFOX_ANDROID_MIN_VERSION, FIREFOX_MIN_VERSION } from "../build_firefox.mjs";
 
 const SRC = fileURLToPath(new URL("../src/", import.meta.url));
 const manifest = JSON.parse(readFileSync(join(SRC, "manifest.json"), "utf8"));
@@ -63,18 +63,20 @@ test("the content script is a classic script, as scripting.executeScript injects
   assert.doesNotMatch(text, /^\s*(import|export)\s/m);
 });
 
-test("the Firefox build has an event page, a Gecko id and Firefox 121 as its floor, and the same files", () => {
+test("the Firefox build has an event page, a Gecko id and Firefox ESR 140 as its floor, and the same files", () => {
   const out = mkdtempSync(join(tmpdir(), "firefox-build-"));
   try {
     buildFirefox(out);
     const firefox = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
     assert.deepEqual(firefox.background, { scripts: ["background.js"], type: "module" });
     assert.equal(firefox.browser_specific_settings.gecko.strict_min_version, FIREFOX_MIN_VERSION);
-    assert.equal(FIREFOX_MIN_VERSION, "121.0");
+    assert.equal(FIREFOX_MIN_VERSION, "140.0");
+    assert.equal(firefox.browser_specific_settings.gecko_android.strict_min_version, FIREFOX_ANDROID_MIN_VERSION);
     assert.match(firefox.browser_specific_settings.gecko.id, /@/);
     assert.equal(firefox.minimum_chrome_version, undefined);
     assert.deepEqual(firefox.permissions, manifest.permissions.filter((permission) => permission !== "offscreen"));
-    assert.deepEqual(firefox.optional_permissions, manifest.optional_host_permissions);
+    assert.deepEqual(firefox.optional_host_permissions, manifest.optional_host_permissions);
+    assert.equal(firefox.optional_permissions, manifest.optional_permissions);
     const names = (dir) => filesUnder(dir).map((file) => relative(dir, file)).sort();
     assert.deepEqual(names(out), names(SRC));
     assert.equal(readFileSync(join(out, "content", "content.js"), "utf8"), readFileSync(join(SRC, "content", "content.js"), "utf8"));

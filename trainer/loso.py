@@ -80,6 +80,15 @@ RECIPES = {r.name: r for r in (
                                        "crop, every training tier"),
     Recipe("lastlayer-linear-crops", "linear", layers=("out_relu",), views=("original", "crop"),
            train_tiers=("clean", "aug"), source_balanced=True, about="linear head on the last layer only"),
+    Recipe("finetune13-lr1e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=13, lr=1e-4, weight_decay=1e-2, epochs=4),
+           about="blocks12-15-linear-crops-alltiers, then blocks 13-16, the last conv and the head fine-tuned "
+                 "together: AdamW 1e-4, weight decay 1e-2, 4 epochs of 1,024 source-balanced draws"),
+    Recipe("finetune16-lr3e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=16, lr=3e-4, weight_decay=1e-2, epochs=4),
+           about="as finetune13, but only block 16, the last conv and the head train, at AdamW 3e-4"),
 )}
 
 

@@ -85,6 +85,10 @@ RECIPES = {r.name: r for r in (
            finetune=FineTune(from_block=13, lr=1e-4, weight_decay=1e-2, epochs=4),
            about="blocks12-15-linear-crops-alltiers, then blocks 13-16, the last conv and the head fine-tuned "
                  "together: AdamW 1e-4, weight decay 1e-2, 4 epochs of 1,024 source-balanced draws"),
+    Recipe("finetune13-lr3e-5-e2", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=13, lr=3e-5, weight_decay=1e-2, epochs=2),
+           about="as finetune13-lr1e-4-e4, but gentler: AdamW 3e-5, 2 epochs"),
     Recipe("finetune16-lr3e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
            train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
            finetune=FineTune(from_block=16, lr=3e-4, weight_decay=1e-2, epochs=4),

@@ -28,13 +28,10 @@ def test_every_bundled_model_matches_the_sha256_in_its_metadata():
 
 V1_MANIFEST = "1872c80e0b81cf854f6b399beedd77fa862a0e8b1dcebaf3d9832d606079c082"  # data v1: model v1
 V2_MANIFEST = "19fa77507e9356f466d26d3bb977dcba8d64ec56e449c5bbcaedea0d9a15969a"  # data v2: model v2
-V3_MANIFEST = "8bc733d5"  # data v3 (prefix): ../shared/README.md
+V3_MANIFEST = "8bc733d5"  # data v3 (prefix): ../shared/README.md, model v3
 BUNDLED_MANIFEST = read_sidecar(bundled_models()["default"])["training_data"]["manifest_sha256"]
 
 
-@pytest.mark.xfail(BUNDLED_MANIFEST == V2_MANIFEST, strict=True,
-                   reason=f"the bundled model v2 was trained on data v2 (manifest {V2_MANIFEST[:8]}...), ../shared "
-                          f"holds data v3 (manifest {V3_MANIFEST}...): until model v3 ships")
 def test_bundled_model_was_trained_on_the_shared_dataset(data_root):
     meta = read_sidecar(bundled_models()["default"])
     assert meta["model_version"] != "untrained-dev"

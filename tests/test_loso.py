@@ -124,3 +124,25 @@ def test_the_comparison_puts_recipes_that_break_the_false_positive_rule_last():
     names = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()[2:]]
     assert names == ["safe", "safer", "loud"]
     assert "**over 3%**" in table.splitlines()[-1]
+
+
+def test_the_shipped_fine_tuned_graph_equals_its_tail_on_cached_block_12_activations(manifest_rows, data_root):
+    import keras
+
+    from edge_runtime.preprocess import load_image, view_batch
+    from trainer import blocks, finetune
+    from trainer.ship import full_model
+    recipe = loso.Recipe("t", "linear", layers=("block_12_add", "block_15_add", "out_relu"),
+                         views=("original", "crop"), finetune=finetune.FineTune(from_block=15))
+    width = 96 + 160 + 1280
+    head = keras.Sequential([keras.Input((width,)), keras.layers.Dense(1, activation="sigmoid")])
+    head.layers[-1].set_weights([np.random.default_rng(4).normal(0, 0.05, (width, 1)), np.zeros(1)])
+    tail = finetune.tail_model(recipe.layers, head, recipe.finetune.from_block)
+    trained = {w.path.split("/")[0] for w in tail.trainable_weights}
+    assert {"block_15_expand", "block_16_project", "Conv_1"} <= trained
+    assert not any(name.startswith(("block_13", "block_14")) or name.endswith(("_BN", "_bn")) for name in trained)
+    model = full_model(recipe, tail)
+    paths = [data_root / r["path"] for r in manifest_rows[::900]]
+    batch = np.concatenate([view_batch(load_image(p), recipe.views) for p in paths])
+    _, cut = blocks.block_features_model(cut=True).predict(batch, verbose=0)
+    np.testing.assert_allclose(model.predict(batch, verbose=0), tail.predict(cut, verbose=0), atol=1e-5)

@@ -53,6 +53,10 @@ def main(argv=None) -> int:
     loso_p.add_argument("--cache", type=Path, default=Path("runs/blocks/features.npz"),
                         help="block-feature cache (made on first use)")
     loso_p.add_argument("--recipes", nargs="+", default=None, help="recipe names (default: all)")
+    loso_p.add_argument("--lean-cache", action="store_true",
+                        help="a new cache holds only the evaluated views (whole image and crop of the clean, "
+                             "thumbnail, web and format-equalised tiers): no mirror images, no random "
+                             "augmentations, half the backbone passes")
     ship_p = commands.add_parser("ship", help="train a recipe on all data into a run directory for the converter")
     ship_p.add_argument("recipe")
     ship_p.add_argument("--data", default="../shared/data")
@@ -90,9 +94,12 @@ def v2_command(args) -> int:
     from trainer.data import load_dataset
     samples = load_dataset(args.data, verify=False).samples
     if not args.cache.exists():
-        blocks.save(args.cache, samples, blocks.embed(samples))
+        lean = {"augmented": 0, "mirrored": False} if getattr(args, "lean_cache", False) else {}
+        blocks.save(args.cache, samples, *blocks.embed(samples, **lean), **lean)
     features, columns = blocks.load(args.cache, samples)
-    table = loso.FeatureTable(features, columns, blocks.layer_slices(blocks.block_features_model(weights=None)))
+    cut = blocks.cut_path(args.cache)
+    table = loso.FeatureTable(features, columns, blocks.layer_slices(blocks.block_features_model(weights=None)),
+                              np.load(cut, mmap_mode="r") if cut.exists() else None)
     if args.command == "ship":
         from trainer.ship import ship
         report = json.loads((args.loso / args.recipe / "report.json").read_text())

@@ -32,6 +32,8 @@ CLEAN_VIEWS = ("original", "flip", "crop", "crop-flip")
 TIER_VIEWS = ("original", "crop")
 AUGMENTED_TIERS = 3
 BATCH = 64
+# Raw activations of this layer are cached beside the pooled features: fine-tuning the blocks after it starts there.
+CUT_LAYER = "block_12_add"
 
 
 def tier_names(augmented: int = AUGMENTED_TIERS) -> list[str]:
@@ -39,10 +41,10 @@ def tier_names(augmented: int = AUGMENTED_TIERS) -> list[str]:
     return ["clean", "thumb", "web", "equalised", *(f"aug{i}" for i in range(augmented))]
 
 
-def view_columns(augmented: int = AUGMENTED_TIERS) -> list[str]:
-    """'tier/view' name of every cached column, in cache order."""
+def view_columns(augmented: int = AUGMENTED_TIERS, mirrored: bool = True) -> list[str]:
+    """'tier/view' name of every cached column, in cache order (without `mirrored`, no mirror-image views)."""
     return [f"{tier}/{view}" for tier in tier_names(augmented)
-            for view in (CLEAN_VIEWS if tier == "clean" else TIER_VIEWS)]
+            for view in (CLEAN_VIEWS if tier == "clean" and mirrored else TIER_VIEWS)]
 
 
 def layer_slices(model: keras.Model) -> dict[str, slice]:
@@ -55,56 +57,71 @@ def layer_slices(model: keras.Model) -> dict[str, slice]:
     return slices
 
 
-def block_features_model(weights: str | None = "imagenet", input_size: int = INPUT_SIZE) -> keras.Model:
-    """Frozen MobileNetV2: [-1, 1] image -> concatenated global-average-pooled block outputs."""
+def block_features_model(weights: str | None = "imagenet", input_size: int = INPUT_SIZE,
+                         cut: bool = False) -> keras.Model:
+    """Frozen MobileNetV2: [-1, 1] image -> concatenated global-average-pooled block outputs
+    (and, with `cut`, the raw CUT_LAYER activations as a second output)."""
     backbone = mobilenet_v2(include_top=False, weights=weights, input_shape=(input_size, input_size, 3))
     backbone.trainable = False
     pooled = [layers.GlobalAveragePooling2D(name=f"pool_{name}")(backbone.get_layer(name).output)
               for name in BLOCK_LAYERS]
-    return keras.Model(backbone.input, layers.Concatenate(name="block_features")(pooled), name="block_features")
+    features = layers.Concatenate(name="block_features")(pooled)
+    outputs = [features, backbone.get_layer(CUT_LAYER).output] if cut else features
+    return keras.Model(backbone.input, outputs, name="block_features")
 
 
-def image_views(sample: Sample, seed: int, augmented: int = AUGMENTED_TIERS) -> np.ndarray:
+def image_views(sample: Sample, seed: int, augmented: int = AUGMENTED_TIERS, mirrored: bool = True) -> np.ndarray:
     """Every cached view of one image as a float32 batch (len(view_columns()), 224, 224, 3)."""
     rng = random.Random(f"{seed}:{sample.path.name}")
     img = load_image(sample.path)
-    tiers = [(img, CLEAN_VIEWS), (thumbnail(img), TIER_VIEWS), (web_degrade(img), TIER_VIEWS),
+    tiers = [(img, CLEAN_VIEWS if mirrored else TIER_VIEWS), (thumbnail(img), TIER_VIEWS), (web_degrade(img), TIER_VIEWS),
              (format_equalise(img), TIER_VIEWS)]
     tiers += [(robust_augment(img, rng), TIER_VIEWS) for _ in range(augmented)]
     return np.concatenate([view_batch(tier, views) for tier, views in tiers])
 
 
-def embed(samples: list[Sample], seed: int = 42, augmented: int = AUGMENTED_TIERS,
-          weights: str | None = "imagenet") -> np.ndarray:
-    """Block features of every view of every sample: float16 (N, len(view_columns()), D).
+def embed(samples: list[Sample], seed: int = 42, augmented: int = AUGMENTED_TIERS, mirrored: bool = True,
+          weights: str | None = "imagenet") -> tuple[np.ndarray, np.ndarray]:
+    """Block features and CUT_LAYER activations of every view of every sample, float16:
+    (N, len(view_columns()), D) and (N, len(view_columns()), 14, 14, 96).
 
     Decoding and augmentation run in two threads (Pillow releases the GIL) ahead of the backbone.
     """
-    model = block_features_model(weights)
-    columns = len(view_columns(augmented))
-    out = np.zeros((len(samples), columns, model.output.shape[-1]), dtype=np.float16)
+    model = block_features_model(weights, cut=True)
+    columns = len(view_columns(augmented, mirrored))
+    out = np.zeros((len(samples), columns, model.output[0].shape[-1]), dtype=np.float16)
+    cut = np.zeros((len(samples), columns, *model.output[1].shape[1:]), dtype=np.float16)
     per_batch = max(1, BATCH // columns)
     with ThreadPoolExecutor(2) as pool:
-        pending: deque = deque(pool.submit(image_views, s, seed, augmented) for s in samples[:4])
+        pending: deque = deque(pool.submit(image_views, s, seed, augmented, mirrored) for s in samples[:4])
         batch, rows = [], []
         for i in tqdm(range(len(samples)), desc="embed block features", unit="img", file=sys.stderr):
             views = pending.popleft().result()
             if i + 4 < len(samples):
-                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented))
+                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented, mirrored))
             batch.append(views)
             rows.append(i)
             if len(batch) == per_batch or i == len(samples) - 1:
-                feats = model.predict_on_batch(np.concatenate(batch))
+                feats, acts = model.predict_on_batch(np.concatenate(batch))
                 out[rows] = np.asarray(feats).reshape(len(rows), columns, -1).astype(np.float16)
+                cut[rows] = np.asarray(acts).reshape(len(rows), columns, *cut.shape[2:]).astype(np.float16)
                 batch, rows = [], []
-    return out
+    return out, cut
 
 
-def save(path: Path, samples: list[Sample], features: np.ndarray, augmented: int = AUGMENTED_TIERS) -> None:
-    """Store the feature cache with the image paths and column names it was made for."""
+def cut_path(path: Path) -> Path:
+    """Where the CUT_LAYER activations of the feature cache `path` are stored (a .npy, memory-mappable)."""
+    return path.with_name(f"{path.stem}-{CUT_LAYER}.npy")
+
+
+def save(path: Path, samples: list[Sample], features: np.ndarray, cut: np.ndarray | None = None,
+         augmented: int = AUGMENTED_TIERS, mirrored: bool = True) -> None:
+    """Store the feature cache with the image paths and column names it was made for (and the cut activations)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=features, paths=np.array([str(s.path) for s in samples]),
-             columns=np.array(view_columns(augmented)))
+             columns=np.array(view_columns(augmented, mirrored)))
+    if cut is not None:
+        np.save(cut_path(path), cut)
 
 
 def load(path: Path, samples: list[Sample]) -> tuple[np.ndarray, list[str]]:

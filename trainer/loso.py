@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from edge_runtime import adaptive
 from trainer.data import LABELS, Sample, split
+from trainer.finetune import FineTune
 from trainer.model import VARIANTS
 
 # Every source of data v3 with >= 20 images is held out in exactly one fold, each fold holding out at least
@@ -54,6 +55,7 @@ class Recipe:
     views: tuple = ("original",)  # the runtime's views, first = primary
     train_tiers: tuple = ("clean",)  # "clean", "aug" (robustness augmentations), "thumb", "web", "equalised"
     source_balanced: bool = False
+    finetune: FineTune | None = None  # also train the backbone's late blocks (on cached block-12 activations)
     about: str = ""
 
 
@@ -78,6 +80,19 @@ RECIPES = {r.name: r for r in (
                                        "crop, every training tier"),
     Recipe("lastlayer-linear-crops", "linear", layers=("out_relu",), views=("original", "crop"),
            train_tiers=("clean", "aug"), source_balanced=True, about="linear head on the last layer only"),
+    Recipe("finetune13-lr1e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=13, lr=1e-4, weight_decay=1e-2, epochs=4),
+           about="blocks12-15-linear-crops-alltiers, then blocks 13-16, the last conv and the head fine-tuned "
+                 "together: AdamW 1e-4, weight decay 1e-2, 4 epochs of 1,024 source-balanced draws"),
+    Recipe("finetune13-lr3e-5-e2", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=13, lr=3e-5, weight_decay=1e-2, epochs=2),
+           about="as finetune13-lr1e-4-e4, but gentler: AdamW 3e-5, 2 epochs"),
+    Recipe("finetune16-lr3e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=16, lr=3e-4, weight_decay=1e-2, epochs=4),
+           about="as finetune13, but only block 16, the last conv and the head train, at AdamW 3e-4"),
 )}
 
 
@@ -102,16 +117,26 @@ def check_folds(samples: list[Sample], folds=FOLDS, min_size: int = 20) -> None:
 
 
 class FeatureTable:
-    """The cached block features with named columns ('tier/view') and named layer slices."""
+    """The cached block features with named columns ('tier/view') and named layer slices, and the cached
+    block-12 activations of the same columns (`cut`, (N, columns, 14, 14, 96)) where fine-tuning needs them."""
 
-    def __init__(self, features: np.ndarray, columns: list[str], slices: dict[str, slice]):
-        self.features, self.slices = features, slices
+    def __init__(self, features: np.ndarray, columns: list[str], slices: dict[str, slice],
+                 cut: np.ndarray | None = None):
+        self.features, self.slices, self.cut = features, slices, cut
         self.column = {name: i for i, name in enumerate(columns)}
 
     def select(self, rows: np.ndarray, column: str, layer_names) -> np.ndarray:
         """float32 features of `rows` in one column, restricted to some layers."""
         parts = [self.features[rows, self.column[column], self.slices[n]] for n in layer_names]
         return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def inputs(self, rows: np.ndarray, column: str, recipe: Recipe) -> np.ndarray:
+        """What the recipe's trained model takes for `rows` in one column: pooled features, or block-12 activations."""
+        if recipe.finetune is None:
+            return self.select(rows, column, recipe.layers)
+        if self.cut is None:
+            raise ValueError(f"{recipe.name} fine-tunes blocks: it needs the cached block-12 activations")
+        return self.cut[rows, self.column[column]].astype(np.float32)
 
     def training_columns(self, recipe: Recipe) -> list[str]:
         """Every cached column a recipe trains on: its views (and their mirror images) in its tiers."""
@@ -177,7 +202,11 @@ def build_head(recipe: Recipe, x_train: np.ndarray) -> keras.Model:
 
 def fit_head(recipe: Recipe, table: FeatureTable, samples: list[Sample], rows: np.ndarray,
              seed: int = 42) -> keras.Model:
-    """Train the recipe's head on the given image rows (all of their training columns)."""
+    """Train the recipe's head on the given image rows (all of their training columns); a fine-tuning recipe's
+    model takes block-12 activations instead of pooled features."""
+    if recipe.finetune is not None:
+        from trainer import finetune
+        return finetune.fit(recipe, table, samples, rows, seed)
     keras.utils.set_random_seed(seed)
     columns = table.training_columns(recipe)
     x = np.concatenate([table.select(rows, c, recipe.layers) for c in columns])
@@ -194,7 +223,7 @@ def fit_head(recipe: Recipe, table: FeatureTable, samples: list[Sample], rows: n
 def predict_columns(head: keras.Model, table: FeatureTable, rows: np.ndarray, recipe: Recipe,
                     tier: str) -> np.ndarray:
     """P(ai) of each of the recipe's views in one tier: (len(rows), len(views))."""
-    return np.stack([head.predict(table.select(rows, f"{tier}/{view}", recipe.layers), batch_size=1024,
+    return np.stack([head.predict(table.inputs(rows, f"{tier}/{view}", recipe), batch_size=256,
                                   verbose=0)[:, 0] for view in recipe.views], axis=1)
 
 
@@ -262,6 +291,8 @@ def calibrate(p: np.ndarray, calibration) -> np.ndarray:
 def bake_calibration(head: keras.Model, calibration) -> None:
     """Fold the calibration into the head's final sigmoid Dense layer, so the shipped model outputs it."""
     dense = head.layers[-1]
+    while isinstance(dense, keras.Model):  # a fine-tuned tail ends in its head
+        dense = dense.layers[-1]
     if not isinstance(dense, layers.Dense):
         raise ValueError(f"cannot fold the calibration into a head ending in {type(dense).__name__}")
     slope, intercept = calibration

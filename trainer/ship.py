@@ -18,13 +18,21 @@ from keras import layers
 
 from trainer import loso
 from trainer.backbone import mobilenet_v2
+from trainer.blocks import CUT_LAYER
 from trainer.data import Sample, split, write_split
 from trainer.train import manifest_identity
 
 
 def full_model(recipe: loso.Recipe, head: keras.Model) -> keras.Model:
-    """[-1, 1] image -> P(ai): the frozen backbone, the recipe's pooled layers concatenated, then the head."""
+    """[-1, 1] image -> P(ai): the frozen backbone, the recipe's pooled layers concatenated, then the head.
+
+    A fine-tuning recipe's `head` is its trained tail (block-12 activations -> P): the ImageNet backbone's
+    blocks 1-12 feed it.
+    """
     backbone = mobilenet_v2(include_top=False, weights="imagenet")
+    if recipe.finetune is not None:
+        return keras.Model(backbone.input, head(backbone.get_layer(CUT_LAYER).output),
+                           name=f"animeart_{recipe.name.replace('-', '_')}")
     pooled = [layers.GlobalAveragePooling2D(name=f"pool_{name}")(backbone.get_layer(name).output)
               for name in recipe.layers]
     features = layers.Concatenate(name="block_features")(pooled) if len(pooled) > 1 else pooled[0]
@@ -65,7 +73,7 @@ def check_against_cache(model: keras.Model, head: keras.Model, recipe: loso.Reci
     rows = np.linspace(0, len(samples) - 1, count).astype(int)
     batch = np.concatenate([view_batch(load_image(samples[i].path), recipe.views) for i in rows])
     direct = model.predict(batch, verbose=0).reshape(count, -1)
-    cached = np.stack([head.predict(table.select(rows, f"clean/{v}", recipe.layers), verbose=0)[:, 0]
+    cached = np.stack([head.predict(table.inputs(rows, f"clean/{v}", recipe), verbose=0)[:, 0]
                        for v in recipe.views], axis=1)
     if np.max(np.abs(direct - cached)) > 0.02:
         raise RuntimeError(f"the whole model differs from the cached-feature head by {np.max(np.abs(direct - cached)):.3f}")

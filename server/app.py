@@ -56,7 +56,9 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     explain_slot = threading.Lock()  # one explanation at a time per process, whichever model it asks for
     checkers = {DEFAULT_MODEL_NAME: Checker(DetectorPool(detector_factory, config.detectors, config.detector_wait_s),
                                             cache, metrics, config.explain_wait_s, explain_slot)}
-    for name in config.models:  # the bundled models a request may pick with ?model=NAME
+    checkers[DEFAULT_MODEL_NAME].pool.info  # its first Detector now: a relay that cannot load its model fails at start
+    for name in config.models:  # the bundled models a request may pick with ?model=NAME, loaded on first use
+        check_bundled(name)
         checkers[name] = Checker(DetectorPool(partial(bundled_detector, name, config), config.detectors,
                                               config.detector_wait_s), cache, metrics, config.explain_wait_s,
                                  explain_slot)
@@ -77,15 +79,22 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     return app
 
 
-def bundled_detector(name: str, config: Config):
-    """A Detector of the bundled model `name` (never a path: the names come from the relay's settings)."""
-    from edge_runtime import Detector
+def check_bundled(name: str) -> None:
+    """FileNotFoundError unless `name` is a bundled model (names come from the relay's settings, never paths)."""
     from edge_runtime.bundle import bundled_models
 
     models = bundled_models()
     if name not in models:
         raise FileNotFoundError(f"models: {name!r} is not bundled ({', '.join(models) or 'none'})")
-    return Detector(model=models[name], threads=config.model_threads)
+
+
+def bundled_detector(name: str, config: Config):
+    """A Detector of the bundled model `name`."""
+    from edge_runtime import Detector
+    from edge_runtime.bundle import bundled_models
+
+    check_bundled(name)
+    return Detector(model=bundled_models()[name], threads=config.model_threads)
 
 
 def _start_timer():

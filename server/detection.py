@@ -20,7 +20,8 @@ from .metrics import Metrics
 
 
 class DetectorPool:
-    """`size` Detectors made by `factory`; `borrow()` lends one out exclusively (Detector is not thread-safe)."""
+    """Up to `size` Detectors made by `factory` as requests need them (a model nobody asks for costs no memory);
+    `borrow()` lends one out exclusively (Detector is not thread-safe)."""
 
     def __init__(self, factory: Callable[[], object], size: int, wait_s: float):
         if size < 1:
@@ -28,26 +29,46 @@ class DetectorPool:
         self.size = size
         self.wait_s = wait_s
         self.factory = factory
-        detectors = [factory() for _ in range(size)]
-        self.info = detectors[0].info()
         self._idle: queue.Queue = queue.Queue()
-        for detector in detectors:
-            self._idle.put(detector)
+        self._made = 0
+        self._making = threading.Lock()
+        self._info: Optional[dict] = None
+
+    @property
+    def info(self) -> dict:
+        """The model's `Detector.info()`; asking for it makes the pool's first Detector."""
+        with self._making:
+            if self._info is None:
+                self._idle.put(self._make())
+        return self._info
+
+    def _make(self):
+        detector = self.factory()
+        self._made += 1
+        if self._info is None:
+            self._info = detector.info()
+        return detector
 
     @contextmanager
     def borrow(self, wait_s: Optional[float] = None):
         """A Detector for this thread alone; 503 if none is free within `wait_s` (default: the pool's)."""
-        try:
-            detector = self._idle.get(timeout=self.wait_s if wait_s is None else wait_s)
-        except queue.Empty:
-            raise ApiError(503, "server busy, try again", {"Retry-After": "1"}) from None
+        detector = None
+        with self._making:
+            if self._idle.empty() and self._made < self.size:
+                detector = self._make()
+        if detector is None:
+            try:
+                detector = self._idle.get(timeout=self.wait_s if wait_s is None else wait_s)
+            except queue.Empty:
+                raise ApiError(503, "server busy, try again", {"Retry-After": "1"}) from None
         try:
             yield detector
         finally:
             self._idle.put(detector)
 
     def idle(self) -> int:
-        return self._idle.qsize()
+        """Detectors free for a request: those waiting, and those not made yet."""
+        return self._idle.qsize() + self.size - self._made
 
 
 class Checker:
@@ -67,11 +88,18 @@ class Checker:
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
-        self.model_version = str(pool.info.get("model_version", "unknown"))
-        self.model_id = str(pool.info.get("model_sha256", self.model_version))
         self.explain_wait_s = explain_wait_s
         self._explain_slot = explain_slot or threading.Lock()
         self._explainer = None
+
+    @property
+    def model_version(self) -> str:
+        return str(self.pool.info.get("model_version", "unknown"))
+
+    @property
+    def model_id(self) -> str:
+        """The model file's sha256: what cache entries are keyed on."""
+        return str(self.pool.info.get("model_sha256", self.model_version))
 
     def check(self, data: bytes, tta: str = "adaptive", wait_s: Optional[float] = None,
               trust_metadata: bool = True) -> dict:

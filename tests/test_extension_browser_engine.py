@@ -33,7 +33,7 @@ pytestmark = pytest.mark.browser
 PARITY_TOLERANCE = 0.02
 FORMATS = ("jpg", "png", "webp")
 # Far from the threshold, the unsure band and the escalation band: images whose label cannot depend on the TTA mode.
-CONFIDENT = (0.1, 0.9)
+CONFIDENT_MARGIN = 0.1  # P at least this far from the model's threshold: no rounding can flip the label
 
 
 def parity_rows(manifest_rows: list[dict]) -> list[dict]:
@@ -159,7 +159,7 @@ def confident(python_verdicts, site, data_root) -> list[dict]:
     Only images page scan looks at: at least 128 px a side (it skips pictures under 64 px, shown or natural).
     """
     by_label = {label: [(row, v) for row, v in python_verdicts if v["label"] == label
-                        and not CONFIDENT[0] <= v["probability"] <= CONFIDENT[1]
+                        and abs(v["probability"] - v["threshold"]) >= CONFIDENT_MARGIN
                         and min(int(row["width"]), int(row["height"])) >= 128] for label in ("ai", "human")}
     picked = []
     for pair in zip(by_label["ai"][:3], by_label["human"][:3]):

@@ -105,8 +105,11 @@ def test_cli_runs_the_paper_model_without_tensorflow(data_root, manifest_rows):
 def test_relay_answers_with_the_model_a_request_names_and_caches_each_apart(manifest_rows):
     from server import Config, create_app
 
-    client = create_app(Config(rate_limit="off", batch_rate_limit="off")).test_client()
+    app = create_app(Config(rate_limit="off", batch_rate_limit="off"))
+    client = app.test_client()
     assert client.get("/healthz").json["models"] == ["default", "paper"]
+    paper_pool = app.extensions["relay"].checkers["paper"].pool
+    assert paper_pool._made == 0 and paper_pool.idle() == paper_pool.size  # no memory until a request names it
     image = pick(manifest_rows, "animaginexl4-gallery", 1)[0].read_bytes()
     paper_version = read_sidecar(bundled_models()["paper"])["model_version"]
 
@@ -116,7 +119,9 @@ def test_relay_answers_with_the_model_a_request_names_and_caches_each_apart(mani
         return answer.json
 
     default = check("?tta=always")
+    assert paper_pool._made == 0
     first, again = check("?tta=always&model=paper"), check("?tta=always&model=paper")
+    assert paper_pool._made == 1  # one at a time here: one Detector made
     assert not default["cached"] and not first["cached"] and again["cached"]  # the cache keys on the model file
     assert first["model_version"] == again["model_version"] == paper_version != default["model_version"]
     assert first["views_run"] == list(TTA_VIEWS) and first["probability"] == again["probability"]

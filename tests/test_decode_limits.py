@@ -95,6 +95,7 @@ def test_worker_peak_memory_stays_under_the_goal(bombs, name):
     assert answer["peak_mb"] < PEAK_RSS_LIMIT_MB, answer
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the size this test declares
 def test_pixel_limit_is_read_from_the_header_before_decoding():
     """A PNG whose header declares 7000x7000 but carries almost no data: refused on its size alone."""
     def chunk(kind, payload):

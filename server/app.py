@@ -56,7 +56,7 @@ def create_app(config: Optional[Config] = None, detector_factory: Optional[Calla
     explain_slot = threading.Lock()  # one explanation at a time per process, whichever model it asks for
     checkers = {DEFAULT_MODEL_NAME: Checker(DetectorPool(detector_factory, config.detectors, config.detector_wait_s),
                                             cache, metrics, config.explain_wait_s, explain_slot)}
-    checkers[DEFAULT_MODEL_NAME].pool.info  # its first Detector now: a relay that cannot load its model fails at start
+    _ = checkers[DEFAULT_MODEL_NAME].pool.info  # makes its first Detector: a relay that cannot load its model fails at start
     for name in config.models:  # the bundled models a request may pick with ?model=NAME, loaded on first use
         check_bundled(name)
         checkers[name] = Checker(DetectorPool(partial(bundled_detector, name, config), config.detectors,

@@ -225,15 +225,6 @@ def test_s3_prefix_through_a_real_s3_server_with_an_embedded_ray(archive, cli_ro
     assert_rows_match_cli(rows, {path: cli_rows[path] for path in names.values()}, path_of=names.__getitem__)
 
 
-def test_edge_runtime_never_imports_ray(archive):
-    code = ("import sys; from edge_runtime import Detector; import edge_runtime.cli; "
-            f"Detector().check({str(archive / 'danbooru-facecrops-0.jpg')!r}); "
-            "bad = [m for m in ('ray', 'pyarrow', 'archive_scan') if m in sys.modules]; "
-            "print(bad); sys.exit(bool(bad))")
-    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-
-
 def test_decode_turns_unreadable_and_oversized_files_into_errors(archive, tmp_path, monkeypatch):
     """The decode stage as a plain function (no Ray): a read error or a file over the byte cap is an error, not a
     failed task; a good file carries its SHA-256 and decoded pixels."""

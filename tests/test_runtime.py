@@ -216,10 +216,12 @@ def test_falls_back_to_tflite_runtime(monkeypatch):
     assert Detector().predict(np.zeros((1, 224, 224, 3), np.float32)).shape == (1,)
 
 
-def test_runtime_never_imports_tensorflow(images):
+def test_runtime_never_imports_tensorflow_or_ray(images):
+    """The bottom layer stays numpy + Pillow + LiteRT: no TensorFlow, and nothing of the archive scan's Ray."""
     code = ("import sys; from edge_runtime import Detector; import edge_runtime.cli; "
             f"r = Detector().check({str(images[0])!r}); "
-            "bad = [m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules]; "
+            "bad = [m for m in ('tensorflow', 'keras', 'tf_keras', 'ray', 'pyarrow', 'archive_scan') "
+            "if m in sys.modules]; "
             "print(r.label, bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr

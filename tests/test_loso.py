@@ -80,6 +80,58 @@ def test_a_recipe_trains_on_its_views_in_its_tiers_only():
                                              "thumb/original", "thumb/crop"]
 
 
+def test_an_augmented_cache_extends_a_lean_one_column_by_column(samples, tmp_path):
+    from trainer import blocks
+    few = samples[:3]
+    lean = {"augmented": 0, "mirrored": False}
+    augmented = {"augmented": 2, "mirrored": False, "plain": False}
+    assert blocks.view_columns(**augmented) == ["aug0/original", "aug0/crop", "aug1/original", "aug1/crop"]
+    rng = np.random.default_rng(5)
+    for name, layout in (("lean", lean), ("augmented", augmented)):
+        width = len(blocks.view_columns(**layout))
+        blocks.save(tmp_path / f"{name}.npz", few, rng.normal(size=(3, width, 4)).astype(np.float16),
+                    rng.normal(size=(3, width, 2, 2, 1)).astype(np.float16), **layout)
+    features, columns, cut = blocks.load_joined([tmp_path / "lean.npz", tmp_path / "augmented.npz"], few)
+    assert columns == blocks.view_columns(**lean) + blocks.view_columns(**augmented)
+    assert features.shape == (3, 12, 4) and cut.shape == (3, 12, 2, 2, 1)
+    np.testing.assert_array_equal(features[:, 8:], np.load(tmp_path / "augmented.npz")["features"])
+    table = loso.FeatureTable(features, columns, {"x": slice(0, 4)}, cut)
+    assert "aug1/crop" in table.training_columns(loso.RECIPES["augmented-linear"])
+    with pytest.raises(ValueError, match="share column names"):
+        blocks.load_joined([tmp_path / "lean.npz", tmp_path / "lean.npz"], few)
+    with pytest.raises(ValueError, match="other images"):
+        blocks.load_joined([tmp_path / "lean.npz"], samples[1:4])
+
+
+def test_robustness_augmentation_reaches_the_bit_rates_of_web_galleries(data_root, manifest_rows, monkeypatch):
+    """wfjsw's renders are WebP at about 0.4 bits per pixel (WebP quality ~25): the augmentation must make such
+    files of every image, or a detector learns that heavy compression means a human drew it."""
+    import io
+    import random
+
+    from PIL import Image
+
+    from trainer import augment
+    encoded = []
+    save = Image.Image.save
+
+    def recording_save(image, fp, format=None, **params):
+        save(image, fp, format, **params)
+        if isinstance(fp, io.BytesIO):
+            encoded.append((format, params.get("quality"), 8 * fp.tell() / (image.width * image.height)))
+
+    monkeypatch.setattr(Image.Image, "save", recording_save)
+    path = data_root / next(r["path"] for r in manifest_rows if r["source"] == "agbooks-2021")
+    img = Image.open(path).convert("RGB")
+    rng = random.Random(7)
+    for _ in range(40):
+        augment.robust_augment(img, rng)
+    webp = [bits for fmt, _, bits in encoded if fmt == "WEBP"]
+    jpeg = [quality for fmt, quality, _ in encoded if fmt == "JPEG"]
+    assert len(webp) >= 6 and min(webp) < 0.5 and max(webp) > 1.0
+    assert min(jpeg) < 35 and max(jpeg) > 80
+
+
 def test_the_shipped_graph_equals_the_head_on_pooled_block_features(manifest_rows, data_root):
     import keras
 

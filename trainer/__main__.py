@@ -63,6 +63,11 @@ def main(argv=None) -> int:
     ship_p.add_argument("--loso", type=Path, default=Path("runs/loso"), help="where the recipe's loso report is")
     ship_p.add_argument("--cache", type=Path, default=Path("runs/blocks/features.npz"))
     ship_p.add_argument("--out", type=Path, required=True)
+    for p in (loso_p, ship_p):
+        p.add_argument("--augmented-cache", type=Path, default=None,
+                       help="a second cache holding only random-augmentation tiers (made on first use), whose "
+                            "columns join --cache's: extends a lean cache without recomputing it")
+        p.add_argument("--augmented", type=int, default=4, help="augmentation tiers of a new --augmented-cache")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -96,10 +101,14 @@ def v2_command(args) -> int:
     if not args.cache.exists():
         lean = {"augmented": 0, "mirrored": False} if getattr(args, "lean_cache", False) else {}
         blocks.save(args.cache, samples, *blocks.embed(samples, **lean), **lean)
-    features, columns = blocks.load(args.cache, samples)
-    cut = blocks.cut_path(args.cache)
-    table = loso.FeatureTable(features, columns, blocks.layer_slices(blocks.block_features_model(weights=None)),
-                              np.load(cut, mmap_mode="r") if cut.exists() else None)
+    caches = [args.cache]
+    if args.augmented_cache:
+        caches.append(args.augmented_cache)
+        if not args.augmented_cache.exists():
+            layout = {"augmented": args.augmented, "mirrored": False, "plain": False}
+            blocks.save(args.augmented_cache, samples, *blocks.embed(samples, **layout), **layout)
+    features, columns, cut = blocks.load_joined(caches, samples)
+    table = loso.FeatureTable(features, columns, blocks.layer_slices(blocks.block_features_model(weights=None)), cut)
     if args.command == "ship":
         from trainer.ship import ship
         report = json.loads((args.loso / args.recipe / "report.json").read_text())

@@ -29,10 +29,12 @@ def random_crop(img: Image.Image, rng: random.Random, min_area: float = 0.2) -> 
     return img
 
 
-def reencode(img: Image.Image, rng: random.Random, jpeg=(60, 100), webp=(70, 100)) -> Image.Image:
-    """Re-save as JPEG (80%) or WebP with a random quality in the given ranges, as images are on the web."""
+def reencode(img: Image.Image, rng: random.Random, jpeg=(60, 100), webp=(70, 100), webp_share: float = 0.2
+             ) -> Image.Image:
+    """Re-save as JPEG or (`webp_share` of the time) WebP with a random quality in the given ranges, as images
+    are on the web."""
     buffer = io.BytesIO()
-    if rng.random() < 0.8:
+    if rng.random() >= webp_share:
         img.save(buffer, "JPEG", quality=rng.randint(*jpeg))
     else:
         img.save(buffer, "WEBP", quality=rng.randint(*webp))
@@ -66,11 +68,12 @@ def robust_augment(img: Image.Image, rng: random.Random) -> Image.Image:
     """One random robustness view of an RGB image, both classes alike, left at its own resolution.
 
     What images meet on the web and what our sources differ in: thumbnails (downscale, maybe upscaled
-    back), JPEG quality 30-95 or WebP re-encoding, sharpening, colour jitter, screenshot borders, and
-    crops that change the framing. The caller takes whole-image or crop views of the result.
+    back), JPEG quality 20-95 or WebP quality 10-95 (image hosts and generator galleries save WebP at
+    0.3-0.5 bits per pixel), sharpening, colour jitter, screenshot borders, and crops that change the
+    framing down to a tenth of the picture (a face crop's). The caller takes whole-image or crop views of the result.
     """
     if rng.random() < 0.5:
-        img = random_crop(img, rng, min_area=0.3)
+        img = random_crop(img, rng, min_area=0.1)
     if rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     if rng.random() < 0.4:
@@ -92,7 +95,7 @@ def robust_augment(img: Image.Image, rng: random.Random) -> Image.Image:
         framed.paste(img, (border, border))
         img = framed
     if rng.random() < 0.8:
-        img = reencode(img, rng, jpeg=(30, 95), webp=(50, 95))
+        img = reencode(img, rng, jpeg=(20, 95), webp=(10, 95), webp_share=0.4)
     return img
 
 

@@ -36,14 +36,15 @@ BATCH = 64
 CUT_LAYER = "block_12_add"
 
 
-def tier_names(augmented: int = AUGMENTED_TIERS) -> list[str]:
-    """Names of the cached tiers: clean, thumb, web, equalised, aug0..aug{n-1}."""
-    return ["clean", "thumb", "web", "equalised", *(f"aug{i}" for i in range(augmented))]
+def tier_names(augmented: int = AUGMENTED_TIERS, plain: bool = True) -> list[str]:
+    """Names of the cached tiers: clean, thumb, web, equalised (unless not `plain`), aug0..aug{n-1}."""
+    return [*(("clean", "thumb", "web", "equalised") if plain else ()), *(f"aug{i}" for i in range(augmented))]
 
 
-def view_columns(augmented: int = AUGMENTED_TIERS, mirrored: bool = True) -> list[str]:
-    """'tier/view' name of every cached column, in cache order (without `mirrored`, no mirror-image views)."""
-    return [f"{tier}/{view}" for tier in tier_names(augmented)
+def view_columns(augmented: int = AUGMENTED_TIERS, mirrored: bool = True, plain: bool = True) -> list[str]:
+    """'tier/view' name of every cached column, in cache order (without `mirrored`, no mirror-image views;
+    without `plain`, only the augmented tiers: a cache that extends a lean one)."""
+    return [f"{tier}/{view}" for tier in tier_names(augmented, plain)
             for view in (CLEAN_VIEWS if tier == "clean" and mirrored else TIER_VIEWS)]
 
 
@@ -70,35 +71,36 @@ def block_features_model(weights: str | None = "imagenet", input_size: int = INP
     return keras.Model(backbone.input, outputs, name="block_features")
 
 
-def image_views(sample: Sample, seed: int, augmented: int = AUGMENTED_TIERS, mirrored: bool = True) -> np.ndarray:
+def image_views(sample: Sample, seed: int, augmented: int = AUGMENTED_TIERS, mirrored: bool = True,
+                plain: bool = True) -> np.ndarray:
     """Every cached view of one image as a float32 batch (len(view_columns()), 224, 224, 3)."""
     rng = random.Random(f"{seed}:{sample.path.name}")
     img = load_image(sample.path)
-    tiers = [(img, CLEAN_VIEWS if mirrored else TIER_VIEWS), (thumbnail(img), TIER_VIEWS), (web_degrade(img), TIER_VIEWS),
-             (format_equalise(img), TIER_VIEWS)]
+    tiers = [(img, CLEAN_VIEWS if mirrored else TIER_VIEWS), (thumbnail(img), TIER_VIEWS),
+             (web_degrade(img), TIER_VIEWS), (format_equalise(img), TIER_VIEWS)] if plain else []
     tiers += [(robust_augment(img, rng), TIER_VIEWS) for _ in range(augmented)]
     return np.concatenate([view_batch(tier, views) for tier, views in tiers])
 
 
 def embed(samples: list[Sample], seed: int = 42, augmented: int = AUGMENTED_TIERS, mirrored: bool = True,
-          weights: str | None = "imagenet") -> tuple[np.ndarray, np.ndarray]:
+          plain: bool = True, weights: str | None = "imagenet") -> tuple[np.ndarray, np.ndarray]:
     """Block features and CUT_LAYER activations of every view of every sample, float16:
     (N, len(view_columns()), D) and (N, len(view_columns()), 14, 14, 96).
 
     Decoding and augmentation run in two threads (Pillow releases the GIL) ahead of the backbone.
     """
     model = block_features_model(weights, cut=True)
-    columns = len(view_columns(augmented, mirrored))
+    columns = len(view_columns(augmented, mirrored, plain))
     out = np.zeros((len(samples), columns, model.output[0].shape[-1]), dtype=np.float16)
     cut = np.zeros((len(samples), columns, *model.output[1].shape[1:]), dtype=np.float16)
     per_batch = max(1, BATCH // columns)
     with ThreadPoolExecutor(2) as pool:
-        pending: deque = deque(pool.submit(image_views, s, seed, augmented, mirrored) for s in samples[:4])
+        pending: deque = deque(pool.submit(image_views, s, seed, augmented, mirrored, plain) for s in samples[:4])
         batch, rows = [], []
         for i in tqdm(range(len(samples)), desc="embed block features", unit="img", file=sys.stderr):
             views = pending.popleft().result()
             if i + 4 < len(samples):
-                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented, mirrored))
+                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented, mirrored, plain))
             batch.append(views)
             rows.append(i)
             if len(batch) == per_batch or i == len(samples) - 1:
@@ -115,11 +117,11 @@ def cut_path(path: Path) -> Path:
 
 
 def save(path: Path, samples: list[Sample], features: np.ndarray, cut: np.ndarray | None = None,
-         augmented: int = AUGMENTED_TIERS, mirrored: bool = True) -> None:
+         augmented: int = AUGMENTED_TIERS, mirrored: bool = True, plain: bool = True) -> None:
     """Store the feature cache with the image paths and column names it was made for (and the cut activations)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=features, paths=np.array([str(s.path) for s in samples]),
-             columns=np.array(view_columns(augmented, mirrored)))
+             columns=np.array(view_columns(augmented, mirrored, plain)))
     if cut is not None:
         np.save(cut_path(path), cut)
 
@@ -130,3 +132,18 @@ def load(path: Path, samples: list[Sample]) -> tuple[np.ndarray, list[str]]:
         if list(data["paths"]) != [str(s.path) for s in samples]:
             raise ValueError(f"{path} was made for other images; delete it or pass another --cache")
         return data["features"], list(data["columns"])
+
+
+def load_joined(paths: list[Path], samples: list[Sample]) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Features, column names and CUT_LAYER activations (None unless every cache has them) of caches made for the
+    same images, their columns side by side (a lean cache and its augmented tiers)."""
+    loaded = [load(path, samples) for path in paths]
+    columns = [name for _, names in loaded for name in names]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"caches {', '.join(map(str, paths))} share column names")
+    features = np.concatenate([f for f, _ in loaded], axis=1) if len(loaded) > 1 else loaded[0][0]
+    cuts = [cut_path(path) for path in paths]
+    if not all(path.exists() for path in cuts):
+        return features, columns, None
+    cut = [np.load(path, mmap_mode="r") for path in cuts]
+    return features, columns, np.concatenate(cut, axis=1) if len(cut) > 1 else cut[0]

@@ -93,6 +93,19 @@ RECIPES = {r.name: r for r in (
            train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
            finetune=FineTune(from_block=16, lr=3e-4, weight_decay=1e-2, epochs=4),
            about="as finetune13, but only block 16, the last conv and the head train, at AdamW 3e-4"),
+    Recipe("augmented-linear", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           about="blocks12-15-linear-crops-alltiers with --augmented-cache: 6 random-augmentation tiers of every "
+                 "image join the training views (JPEG q20-95, WebP q10-95, crops down to a tenth of the picture, "
+                 "thumbnails, blur, sharpening, colour, borders)"),
+    Recipe("augmented-finetune13-lr3e-5-e2", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=13, lr=3e-5, weight_decay=1e-2, epochs=2),
+           about="finetune13-lr3e-5-e2 with --augmented-cache (the augmented tiers are drawn as training views)"),
+    Recipe("augmented-finetune13-lr1e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
+           finetune=FineTune(from_block=13, lr=1e-4, weight_decay=1e-2, epochs=4),
+           about="finetune13-lr1e-4-e4 with --augmented-cache"),
 )}
 
 

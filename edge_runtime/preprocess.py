@@ -215,13 +215,18 @@ def centre_crop(img: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
 
     An image whose short side is under `size` is first enlarged (bilinear) until it is exactly `size`.
     """
-    width, height = img.size
-    if min(width, height) < size:
-        scale = size / min(width, height)
-        img = img.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
-        width, height = img.size
-    left, top = (width - size) // 2, (height - size) // 2
+    img = at_least(img, size)
+    left, top = (img.width - size) // 2, (img.height - size) // 2
     return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def at_least(img: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
+    """The image, enlarged (bilinear) until its short side is `size` if it is shorter."""
+    width, height = img.size
+    if min(width, height) >= size:
+        return img
+    scale = size / min(width, height)
+    return img.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
 
 
 def split_view(name: str) -> tuple[str, str]:

@@ -84,8 +84,9 @@ def test_an_augmented_cache_extends_a_lean_one_column_by_column(samples, tmp_pat
     from trainer import blocks
     few = samples[:3]
     lean = {"augmented": 0, "mirrored": False}
-    augmented = {"augmented": 2, "mirrored": False, "plain": False}
-    assert blocks.view_columns(**augmented) == ["aug0/original", "aug0/crop", "aug1/original", "aug1/crop"]
+    augmented = {"augmented": 2, "mirrored": False, "plain": False, "corners": True}
+    assert blocks.view_columns(**augmented) == ["aug0/original", "aug0/crop", "aug1/original", "aug1/crop",
+                                                "corner0/crop", "corner1/crop", "corner2/crop", "corner3/crop"]
     rng = np.random.default_rng(5)
     for name, layout in (("lean", lean), ("augmented", augmented)):
         width = len(blocks.view_columns(**layout))
@@ -93,14 +94,32 @@ def test_an_augmented_cache_extends_a_lean_one_column_by_column(samples, tmp_pat
                     rng.normal(size=(3, width, 2, 2, 1)).astype(np.float16), **layout)
     features, columns, cut = blocks.load_joined([tmp_path / "lean.npz", tmp_path / "augmented.npz"], few)
     assert columns == blocks.view_columns(**lean) + blocks.view_columns(**augmented)
-    assert features.shape == (3, 12, 4) and cut.shape == (3, 12, 2, 2, 1)
+    assert features.shape == (3, 16, 4) and cut.shape == (3, 16, 2, 2, 1)
     np.testing.assert_array_equal(features[:, 8:], np.load(tmp_path / "augmented.npz")["features"])
     table = loso.FeatureTable(features, columns, {"x": slice(0, 4)}, cut)
     assert "aug1/crop" in table.training_columns(loso.RECIPES["augmented-linear"])
+    assert "corner3/crop" not in table.training_columns(loso.RECIPES["augmented-linear"])
+    assert "corner3/crop" in table.training_columns(loso.RECIPES["augmented-corners-linear"])
     with pytest.raises(ValueError, match="share column names"):
         blocks.load_joined([tmp_path / "lean.npz", tmp_path / "lean.npz"], few)
     with pytest.raises(ValueError, match="other images"):
         blocks.load_joined([tmp_path / "lean.npz"], samples[1:4])
+
+
+def test_corner_tiers_are_the_native_resolution_corners_the_centre_crop_would_see(data_root, manifest_rows):
+    from edge_runtime.preprocess import centre_crop, load_image
+    from trainer import blocks
+    img = load_image(data_root / next(r["path"] for r in manifest_rows if r["source"] == "animaginexl4-gallery"))
+    corners = [np.asarray(c) for c in blocks.corner_crops(img)]
+    pixels = np.asarray(img)
+    for corner, expected in zip(corners, (pixels[:224, :224], pixels[:224, -224:], pixels[-224:, :224],
+                                          pixels[-224:, -224:])):
+        np.testing.assert_array_equal(corner, expected)
+    small = img.resize((200, 300))  # enlarged to 224 x 336 first, as the runtime's centre crop enlarges it
+    top_left, _, bottom_left, _ = [np.asarray(c) for c in blocks.corner_crops(small)]
+    centre = centre_crop(small)  # rows 56-279 of the enlarged image
+    np.testing.assert_array_equal(top_left[56:], centre[:168])
+    np.testing.assert_array_equal(bottom_left[:168], centre[56:])
 
 
 def test_robustness_augmentation_reaches_the_bit_rates_of_web_galleries(data_root, manifest_rows, monkeypatch):

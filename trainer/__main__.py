@@ -65,8 +65,9 @@ def main(argv=None) -> int:
     ship_p.add_argument("--out", type=Path, required=True)
     for p in (loso_p, ship_p):
         p.add_argument("--augmented-cache", type=Path, default=None,
-                       help="a second cache holding only random-augmentation tiers (made on first use), whose "
-                            "columns join --cache's: extends a lean cache without recomputing it")
+                       help="a second cache (made on first use) holding only random-augmentation tiers and the "
+                            "clean image's four native-resolution corners, whose columns join --cache's: extends "
+                            "a lean cache without recomputing it")
         p.add_argument("--augmented", type=int, default=4, help="augmentation tiers of a new --augmented-cache")
     args = parser.parse_args(argv)
 
@@ -105,7 +106,7 @@ def v2_command(args) -> int:
     if args.augmented_cache:
         caches.append(args.augmented_cache)
         if not args.augmented_cache.exists():
-            layout = {"augmented": args.augmented, "mirrored": False, "plain": False}
+            layout = {"augmented": args.augmented, "mirrored": False, "plain": False, "corners": True}
             blocks.save(args.augmented_cache, samples, *blocks.embed(samples, **layout), **layout)
     features, columns, cut = blocks.load_joined(caches, samples)
     table = loso.FeatureTable(features, columns, blocks.layer_slices(blocks.block_features_model(weights=None)), cut)

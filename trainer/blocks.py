@@ -17,9 +17,10 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import layers
+from PIL import Image
 from tqdm import tqdm
 
-from edge_runtime.preprocess import INPUT_SIZE, load_image, view_batch
+from edge_runtime.preprocess import INPUT_SIZE, at_least, load_image, view_batch
 from trainer.augment import format_equalise, robust_augment, thumbnail, web_degrade
 from trainer.backbone import mobilenet_v2
 from trainer.data import Sample
@@ -36,16 +37,33 @@ BATCH = 64
 CUT_LAYER = "block_12_add"
 
 
-def tier_names(augmented: int = AUGMENTED_TIERS, plain: bool = True) -> list[str]:
-    """Names of the cached tiers: clean, thumb, web, equalised (unless not `plain`), aug0..aug{n-1}."""
-    return [*(("clean", "thumb", "web", "equalised") if plain else ()), *(f"aug{i}" for i in range(augmented))]
+def tier_names(augmented: int = AUGMENTED_TIERS, plain: bool = True, corners: bool = False) -> list[str]:
+    """Names of the cached tiers: clean, thumb, web, equalised (unless not `plain`), aug0..aug{n-1}, and with
+    `corners` corner0..corner3 (the clean image's four corners)."""
+    return [*(("clean", "thumb", "web", "equalised") if plain else ()), *(f"aug{i}" for i in range(augmented)),
+            *(f"corner{i}" for i in range(4 if corners else 0))]
 
 
-def view_columns(augmented: int = AUGMENTED_TIERS, mirrored: bool = True, plain: bool = True) -> list[str]:
+def tier_views(tier: str, mirrored: bool = True) -> tuple[str, ...]:
+    """The views cached of one tier: a corner tier is itself a native-resolution crop."""
+    if tier.startswith("corner"):
+        return ("crop",)
+    return CLEAN_VIEWS if tier == "clean" and mirrored else TIER_VIEWS
+
+
+def view_columns(augmented: int = AUGMENTED_TIERS, mirrored: bool = True, plain: bool = True,
+                 corners: bool = False) -> list[str]:
     """'tier/view' name of every cached column, in cache order (without `mirrored`, no mirror-image views;
-    without `plain`, only the augmented tiers: a cache that extends a lean one)."""
-    return [f"{tier}/{view}" for tier in tier_names(augmented, plain)
-            for view in (CLEAN_VIEWS if tier == "clean" and mirrored else TIER_VIEWS)]
+    without `plain`, no clean, thumbnail, web or equalised tier: a cache that extends a lean one)."""
+    return [f"{tier}/{view}" for tier in tier_names(augmented, plain, corners) for view in tier_views(tier, mirrored)]
+
+
+def corner_crops(img: Image.Image, size: int = INPUT_SIZE) -> list[Image.Image]:
+    """The four size x size corners of the image at its own resolution (enlarged first if smaller, as the
+    runtime's centre crop is): more native-resolution training views than the centre alone."""
+    img = at_least(img, size)
+    right, bottom = img.width - size, img.height - size
+    return [img.crop((left, top, left + size, top + size)) for top in (0, bottom) for left in (0, right)]
 
 
 def layer_slices(model: keras.Model) -> dict[str, slice]:
@@ -72,35 +90,36 @@ def block_features_model(weights: str | None = "imagenet", input_size: int = INP
 
 
 def image_views(sample: Sample, seed: int, augmented: int = AUGMENTED_TIERS, mirrored: bool = True,
-                plain: bool = True) -> np.ndarray:
+                plain: bool = True, corners: bool = False) -> np.ndarray:
     """Every cached view of one image as a float32 batch (len(view_columns()), 224, 224, 3)."""
     rng = random.Random(f"{seed}:{sample.path.name}")
     img = load_image(sample.path)
     tiers = [(img, CLEAN_VIEWS if mirrored else TIER_VIEWS), (thumbnail(img), TIER_VIEWS),
              (web_degrade(img), TIER_VIEWS), (format_equalise(img), TIER_VIEWS)] if plain else []
     tiers += [(robust_augment(img, rng), TIER_VIEWS) for _ in range(augmented)]
+    tiers += [(corner, ("crop",)) for corner in (corner_crops(img) if corners else [])]
     return np.concatenate([view_batch(tier, views) for tier, views in tiers])
 
 
 def embed(samples: list[Sample], seed: int = 42, augmented: int = AUGMENTED_TIERS, mirrored: bool = True,
-          plain: bool = True, weights: str | None = "imagenet") -> tuple[np.ndarray, np.ndarray]:
+          plain: bool = True, corners: bool = False, weights: str | None = "imagenet") -> tuple[np.ndarray, np.ndarray]:
     """Block features and CUT_LAYER activations of every view of every sample, float16:
     (N, len(view_columns()), D) and (N, len(view_columns()), 14, 14, 96).
 
     Decoding and augmentation run in two threads (Pillow releases the GIL) ahead of the backbone.
     """
     model = block_features_model(weights, cut=True)
-    columns = len(view_columns(augmented, mirrored, plain))
+    columns = len(view_columns(augmented, mirrored, plain, corners))
     out = np.zeros((len(samples), columns, model.output[0].shape[-1]), dtype=np.float16)
     cut = np.zeros((len(samples), columns, *model.output[1].shape[1:]), dtype=np.float16)
     per_batch = max(1, BATCH // columns)
     with ThreadPoolExecutor(2) as pool:
-        pending: deque = deque(pool.submit(image_views, s, seed, augmented, mirrored, plain) for s in samples[:4])
+        pending: deque = deque(pool.submit(image_views, s, seed, augmented, mirrored, plain, corners) for s in samples[:4])
         batch, rows = [], []
         for i in tqdm(range(len(samples)), desc="embed block features", unit="img", file=sys.stderr):
             views = pending.popleft().result()
             if i + 4 < len(samples):
-                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented, mirrored, plain))
+                pending.append(pool.submit(image_views, samples[i + 4], seed, augmented, mirrored, plain, corners))
             batch.append(views)
             rows.append(i)
             if len(batch) == per_batch or i == len(samples) - 1:
@@ -117,11 +136,11 @@ def cut_path(path: Path) -> Path:
 
 
 def save(path: Path, samples: list[Sample], features: np.ndarray, cut: np.ndarray | None = None,
-         augmented: int = AUGMENTED_TIERS, mirrored: bool = True, plain: bool = True) -> None:
+         augmented: int = AUGMENTED_TIERS, mirrored: bool = True, plain: bool = True, corners: bool = False) -> None:
     """Store the feature cache with the image paths and column names it was made for (and the cut activations)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=features, paths=np.array([str(s.path) for s in samples]),
-             columns=np.array(view_columns(augmented, mirrored, plain)))
+             columns=np.array(view_columns(augmented, mirrored, plain, corners)))
     if cut is not None:
         np.save(cut_path(path), cut)
 

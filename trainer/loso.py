@@ -53,7 +53,8 @@ class Recipe:
     head: str  # "linear", a trainer.model variant name (the paper's heads, stage 1 only), or "ensemble"
     layers: tuple = ("out_relu",)
     views: tuple = ("original",)  # the runtime's views, first = primary
-    train_tiers: tuple = ("clean",)  # "clean", "aug" (robustness augmentations), "thumb", "web", "equalised"
+    # "clean", "aug" (robustness augmentations), "thumb", "web", "equalised", "corner" (native-resolution corners)
+    train_tiers: tuple = ("clean",)
     source_balanced: bool = False
     finetune: FineTune | None = None  # also train the backbone's late blocks (on cached block-12 activations)
     about: str = ""
@@ -98,6 +99,10 @@ RECIPES = {r.name: r for r in (
            about="blocks12-15-linear-crops-alltiers with --augmented-cache: 6 random-augmentation tiers of every "
                  "image join the training views (JPEG q20-95, WebP q10-95, crops down to a tenth of the picture, "
                  "thumbnails, blur, sharpening, colour, borders)"),
+    Recipe("augmented-corners-linear", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
+           train_tiers=("clean", "aug", "thumb", "web", "equalised", "corner"), source_balanced=True,
+           about="augmented-linear, plus the clean image's four native-resolution 224 px corners as crop-view "
+                 "training examples (training only: the runtime still runs the whole image and the centre crop)"),
     Recipe("augmented-finetune13-lr3e-5-e2", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
            train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
            finetune=FineTune(from_block=13, lr=3e-5, weight_decay=1e-2, epochs=2),
@@ -157,7 +162,7 @@ class FeatureTable:
         out = []
         for name in self.column:
             tier, view = name.split("/")
-            tier_kind = "aug" if tier.startswith("aug") else tier
+            tier_kind = tier.rstrip("0123456789")  # aug0 -> aug, corner3 -> corner
             geometry = "crop" if view.startswith("crop") else "original"
             if tier_kind in recipe.train_tiers and geometry in geometries:
                 out.append(name)

@@ -47,6 +47,12 @@ def test_weights_give_each_class_and_each_source_the_same_total(samples):
     assert max(totals) == pytest.approx(min(totals), rel=1e-4)
     plain = loso.row_weights(samples, rows, source_balanced=False)
     assert len(set(np.round(plain[labels == 1], 6))) == 1
+    heavier = loso.row_weights(samples, rows, source_balanced=True, human_weight=3.0)
+    assert heavier.sum() == pytest.approx(len(rows), rel=1e-4)
+    assert heavier[labels == 0].sum() == pytest.approx(3 * heavier[labels == 1].sum(), rel=1e-4)
+    human_sources = sorted(set(sources[labels == 0]))
+    totals = [heavier[sources == src].sum() for src in human_sources]
+    assert max(totals) == pytest.approx(min(totals), rel=1e-4)
 
 
 def test_the_threshold_keeps_the_mean_human_false_positive_rate_per_source_at_most_3_percent():

@@ -65,7 +65,7 @@ def fit(recipe, table, samples, rows: np.ndarray, seed: int = 42) -> keras.Model
     model = tail_model(recipe.layers, head, tune.from_block)
     model.compile(keras.optimizers.AdamW(tune.lr, weight_decay=tune.weight_decay), loss="binary_crossentropy")
     columns = np.array([table.column[c] for c in table.training_columns(recipe)])
-    weights = loso.row_weights(samples, rows, recipe.source_balanced)
+    weights = loso.row_weights(samples, rows, recipe.source_balanced, recipe.human_weight)
     rng = np.random.default_rng(seed)
     for _ in tqdm(range(tune.epochs), desc=f"fine-tune {recipe.name}", unit="epoch", file=sys.stderr):
         drawn = np.sort(rng.choice(rows, tune.per_epoch, p=weights / weights.sum()))

@@ -57,6 +57,9 @@ class Recipe:
     train_tiers: tuple = ("clean",)
     source_balanced: bool = False
     finetune: FineTune | None = None  # also train the backbone's late blocks (on cached block-12 activations)
+    # The human class weighs this many times the AI class in training: human art is what a false positive costs,
+    # and the threshold rule (mean unseen-human FPR <= 3%) is set on it
+    human_weight: float = 1.0
     about: str = ""
 
 
@@ -103,6 +106,11 @@ RECIPES = {r.name: r for r in (
            train_tiers=("clean", "aug", "thumb", "web", "equalised", "corner"), source_balanced=True,
            about="augmented-linear, plus the clean image's four native-resolution 224 px corners as crop-view "
                  "training examples (training only: the runtime still runs the whole image and the centre crop)"),
+    *(Recipe(f"augmented-corners-human{w}-linear", "linear", layers=BLOCKS_12_15 + ("out_relu",),
+             views=("original", "crop"), train_tiers=("clean", "aug", "thumb", "web", "equalised", "corner"),
+             source_balanced=True, human_weight=float(w),
+             about=f"augmented-corners-linear with the human class weighted {w}x the AI class in training")
+      for w in (2, 3, 4)),
     Recipe("augmented-finetune13-lr3e-5-e2", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
            train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
            finetune=FineTune(from_block=13, lr=3e-5, weight_decay=1e-2, epochs=2),
@@ -169,8 +177,10 @@ class FeatureTable:
         return out
 
 
-def row_weights(samples: list[Sample], rows: np.ndarray, source_balanced: bool) -> np.ndarray:
-    """Sample weights: classes equal; with `source_balanced`, every source within a class equal too."""
+def row_weights(samples: list[Sample], rows: np.ndarray, source_balanced: bool, human_weight: float = 1.0
+                ) -> np.ndarray:
+    """Sample weights: classes equal (the human class `human_weight` times the AI class); with
+    `source_balanced`, every source within a class equal too."""
     keys = [(samples[i].label, samples[i].source if source_balanced else "") for i in rows]
     counts = defaultdict(int)
     for k in keys:
@@ -178,7 +188,7 @@ def row_weights(samples: list[Sample], rows: np.ndarray, source_balanced: bool) 
     per_class = defaultdict(int)
     for label, _ in counts:
         per_class[label] += 1
-    w = np.array([1.0 / (per_class[k[0]] * counts[k]) for k in keys], dtype=np.float32)
+    w = np.array([(1.0 if k[0] else human_weight) / (per_class[k[0]] * counts[k]) for k in keys], dtype=np.float32)
     return w * len(rows) / w.sum()
 
 
@@ -229,7 +239,7 @@ def fit_head(recipe: Recipe, table: FeatureTable, samples: list[Sample], rows: n
     columns = table.training_columns(recipe)
     x = np.concatenate([table.select(rows, c, recipe.layers) for c in columns])
     y = np.tile(np.array([samples[i].label for i in rows], dtype=np.float32), len(columns))
-    w = np.tile(row_weights(samples, rows, recipe.source_balanced), len(columns))
+    w = np.tile(row_weights(samples, rows, recipe.source_balanced, recipe.human_weight), len(columns))
     head = build_head(recipe, x)
     linear = recipe.head == "linear"
     head.compile(keras.optimizers.Adam(1e-3), loss="binary_crossentropy")

@@ -115,10 +115,6 @@ RECIPES = {r.name: r for r in (
            train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
            finetune=FineTune(from_block=13, lr=3e-5, weight_decay=1e-2, epochs=2),
            about="finetune13-lr3e-5-e2 with --augmented-cache (the augmented tiers are drawn as training views)"),
-    Recipe("augmented-finetune13-lr1e-4-e4", "linear", layers=BLOCKS_12_15 + ("out_relu",), views=("original", "crop"),
-           train_tiers=("clean", "aug", "thumb", "web", "equalised"), source_balanced=True,
-           finetune=FineTune(from_block=13, lr=1e-4, weight_decay=1e-2, epochs=4),
-           about="finetune13-lr1e-4-e4 with --augmented-cache"),
 )}
 
 

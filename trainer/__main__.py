@@ -68,7 +68,8 @@ def main(argv=None) -> int:
                        help="a second cache (made on first use) holding only random-augmentation tiers and the "
                             "clean image's four native-resolution corners, whose columns join --cache's: extends "
                             "a lean cache without recomputing it")
-        p.add_argument("--augmented", type=int, default=4, help="augmentation tiers of a new --augmented-cache")
+        p.add_argument("--augmented", type=int, default=6,
+                       help="augmentation tiers of a new --augmented-cache (6: model v3.1's)")
     args = parser.parse_args(argv)
 
     if args.command == "train":
